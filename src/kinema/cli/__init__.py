@@ -1,0 +1,52 @@
+"""The `kinema` command line.
+
+Each command group lives in its own module with `add_parser(subparsers)` and a `run(args)`; the heavy imports (torch,
+PyAV, the worlds) happen inside `run`, so `kinema --help` answers without loading them. Bad input ends in one line on
+stderr ("kinema: error: ...") and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command group -> module under kinema.cli that defines it
+GROUPS = ("worlds", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kinema import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="kinema",
+        description="kinema: a Sora-style video world model you can train and run on a CPU.",
+    )
+    parser.add_argument("--version", action="version", version=f"kinema {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in GROUPS:
+        importlib.import_module(f"kinema.cli.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+        print(f"kinema: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kinema: interrupted", file=sys.stderr)
+        return 130
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'96x54' -> (96, 54): width x height."""
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like WIDTHxHEIGHT (e.g. 64x64), got {text!r}") from None
