@@ -89,12 +89,13 @@ def run_preview(args: argparse.Namespace) -> int:
 
     if args.n < 1 or args.frames < 1:
         raise ValueError("-n and --frames must be >= 1")
-    rows, labels = [], []
+    cells, labels = [], []
     for i in range(args.n):
         s = _render(args.name, seed=args.seed + i, frames=args.frames, size=args.size, fps=10.0)
-        rows.append(s.video)
-        labels.append(f"{s.world} seed {s.seed}: {s.caption['en']['short']}")
-    sheet = contact_sheet(rows, labels=labels)
-    out = write_video(args.out, np.asarray(sheet)[None], 1.0)
+        cells.extend(s.video)  # one row per sample, one column per frame
+        labels.extend([f"seed {s.seed}"] + [f"t={k}" for k in range(1, s.frames)])
+        print(f"row {i + 1}: {s.world} seed {s.seed}: {s.caption['en']['short']}")
+    sheet = contact_sheet(cells, cols=args.frames, labels=labels)
+    out = write_video(args.out, np.asarray(sheet)[None], 1.0, metadata={"world": args.name, "seeds": args.n})
     print(f"wrote {out} ({args.n} samples x {args.frames} frames)")
     return 0
