@@ -203,18 +203,15 @@ class MiniLMEncoder:
     def encode(self, prompts: list[str]) -> TextEmbedding:
         if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
             raise ValueError("encode takes a list of strings")
-        missing = list(dict.fromkeys(p for p in prompts if p not in self._cache))
-        fresh = {}
+        with self._lock:  # snapshot the hits: another thread may evict them while we run the model
+            found = {p: self._cache[p] for p in prompts if p in self._cache}
+        missing = list(dict.fromkeys(p for p in prompts if p not in found))
         for i in range(0, len(missing), self.batch_size):
-            fresh.update(self._encode_uncached(missing[i:i + self.batch_size]))
+            found.update(self._encode_uncached(missing[i:i + self.batch_size]))
         with self._lock:
-            rows = [fresh[p] if p in fresh else self._cache[p] for p in prompts]
-            for p, row in fresh.items():
-                self._remember(p, row)
             for p in prompts:
-                if p in self._cache:
-                    self._cache.move_to_end(p)
-        return _assemble(rows, self.dim)
+                self._remember(p, found[p])  # inserts or refreshes: the last use is the most recent
+        return _assemble([found[p] for p in prompts], self.dim)
 
     @torch.no_grad()  # not inference_mode: its tensors could not later be saved for backward by a trained model
     def _encode_uncached(self, prompts: list[str]) -> dict[str, tuple[Tensor, Tensor]]:
