@@ -1,0 +1,801 @@
+"""`scenes`: rigid-body scenes simulated with pymunk (Chipmunk2D): balls, boxes, triangles, dominoes and planks that
+fall, roll, bounce, stack, topple, swing and pass behind screens.
+
+World (a side view): x right, y up, world units; gravity (0, -GRAVITY); the floor's surface is y = 0. The square
+x in [0, 10], y in [-1, 9] is centred in every frame at pixels_per_unit = min(W, H) / 10, so wider or taller frames
+show more world around the same action. Pixel (col, row) covers [col, col + 1) x [row, row + 1), and a world point
+(x, y) lands at px = W/2 + (x - 5) * ppu, py = H/2 - (y - 4) * ppu.
+
+Each `render` builds a fresh pymunk Space and steps it `substeps` times per frame (dt = 1 / (fps * substeps)); frame 0
+is the initial state. Same arguments, same bytes. All dynamic objects of a scene have distinct palette colours.
+
+state keys beyond base.Sample's:
+  template, gravity [gx, gy], background [r, g, b], view [xmin, ymin, xmax, ymax] (the world rectangle shown);
+  objects[i]: id, kind, color, rgb, static, role ("actor" | "target" | "scenery"), friction, elasticity and
+    radius | width + height | vertices (local, about (x, y) at angle 0); statics also x, y, angle;
+  joints: [{"kind": "rod" | "pivot", "a": static id, "b": dynamic id, "anchor": [x, y]}];
+  frames[k]: {"t", "objects": [{id, x, y, angle, vx, vy, omega, px, py, visible_fraction, in_view, touching}]} for
+    every non-static object. (x, y) is the centre of mass, (px, py) its pixel position; visible_fraction is the
+    share of its area inside the image and not behind an occluder; touching lists the ids it is in contact with;
+  events: [{"frame", "type": "contact", "a", "b", "speed", "normal"}]: a contact that began during the steps leading
+    to `frame` (a < b); speed is the approach speed along normal, which points from a to b.
+
+Captions come from the state alone (`caption(state)`): contacts, tracks and visibility are read into events per object
+(falls, bounces off, hits, rolls down, topples, tilts, swings, passes behind, comes out again, comes to rest), then
+worded from the dicts below. Contacts slower than REST_SPEED do not bounce (a restitution threshold, as in Box2D).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pymunk
+
+from kinema.worlds.base import COLOR_ZH, PALETTE, Sample, check_size, rng_for
+from kinema.worlds.raster import Canvas, area_samples, to_world
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Words: every English and Chinese word the captions use (a zh->en glossary reads these dicts)
+# ----------------------------------------------------------------------------------------------------------------------
+
+KIND_EN: dict[str, tuple[str, str]] = {  # singular, plural
+    "ball": ("ball", "balls"), "box": ("box", "boxes"), "triangle": ("triangle", "triangles"),
+    "domino": ("domino", "dominoes"), "plank": ("plank", "planks"), "floor": ("floor", "floors"),
+    "ramp": ("ramp", "ramps"), "bar": ("bar", "bars"), "wall": ("wall", "walls"), "fulcrum": ("pivot", "pivots"),
+    "pin": ("pin", "pins"), "occluder": ("screen", "screens"),
+}
+KIND_ZH: dict[str, tuple[str, str]] = {  # noun, measure word
+    "ball": ("球", "个"), "box": ("箱子", "个"), "triangle": ("三角块", "个"), "domino": ("骨牌", "块"),
+    "plank": ("木板", "块"), "floor": ("地面", "片"), "ramp": ("斜坡", "个"), "bar": ("横杆", "根"),
+    "wall": ("墙", "面"), "fulcrum": ("支架", "个"), "pin": ("钉子", "颗"), "occluder": ("屏风", "块"),
+}
+DYNAMIC_KINDS = ("ball", "box", "triangle", "domino", "plank")
+STATIC_KINDS = ("floor", "ramp", "bar", "wall", "fulcrum", "pin", "occluder")
+
+NEUTRAL_ZH: dict[str, str] = {"grey": "灰色", "dark grey": "深灰色", "brown": "棕色"}
+STATIC_COLOR: dict[str, tuple[str, tuple[int, int, int]]] = {  # kind -> (colour name, rgb)
+    "floor": ("grey", (168, 168, 170)), "ramp": ("grey", (122, 122, 128)), "bar": ("grey", (122, 122, 128)),
+    "wall": ("grey", (122, 122, 128)), "fulcrum": ("grey", (122, 122, 128)), "pin": ("dark grey", (70, 70, 76)),
+    "occluder": ("brown", (150, 108, 74)),
+}
+OCCLUDER_STRIPE = (124, 88, 60)
+ROD_RGB = (70, 70, 76)
+
+NUM_ZH = {1: "一", 2: "两", 3: "三", 4: "四", 5: "五", 6: "六", 7: "七", 8: "八"}
+TIMES_EN = {2: "twice", 3: "three times", 4: "four times", 5: "five times"}
+TIMES_ZH = {2: "两次", 3: "三次", 4: "四次", 5: "五次"}
+PLACE_EN = {"left": "on the left", "middle": "in the middle", "right": "on the right"}
+PLACE_ZH = {"left": "左边", "middle": "中间", "right": "右边"}
+GLUE_EN = {"nouns": (", ", " and "), "verbs": (", ", " and "), "clauses": (", ", ", and "), "sentences": " ",
+           "subject": "{s} {v}", "placed": "{n} {p}", "sentence": "{x}.", "view": "A side view of {x}.",
+           "shows": "It shows {x}.", "the": "the", "a": "a", "an": "an", "times": "{n} times"}
+GLUE_ZH = {"nouns": ("、", "和"), "verbs": ("，", "，然后"), "clauses": ("；", "；"), "sentences": "",
+           "subject": "{s}{v}", "placed": "{p}{n}", "sentence": "{x}。", "view": "侧视图：{x}。",
+           "shows": "画面中有{x}。", "of": "的", "times": "{n}次"}
+GLUE = {"en": GLUE_EN, "zh": GLUE_ZH}
+
+VERB_EN: dict[str, tuple[str, str]] = {  # singular, plural; {p} is the other object
+    "hits": ("hits {p}", "hit {p}"), "hides": ("passes behind {p}", "pass behind {p}"),
+    "emerges": ("comes out again", "come out again"),
+    "appears": ("comes out from behind {p}", "come out from behind {p}"),
+    "topples": ("topples over", "topple over"), "rolls_down": ("rolls down {p}", "roll down {p}"),
+    "slides_down": ("slides down {p}", "slide down {p}"), "bounces": ("bounces off {p}", "bounce off {p}"),
+    "swings": ("swings on a rod", "swing on rods"), "tilts": ("tilts", "tilt"), "falls": ("falls", "fall"),
+    "rolls": ("rolls", "roll"), "slides": ("slides", "slide"), "leaves": ("leaves the picture", "leave the picture"),
+    "rests": ("comes to rest", "come to rest"), "moves": ("moves", "move"), "still": ("stays still", "stay still"),
+}
+VERB_ZH: dict[str, str] = {
+    "hits": "撞上{p}", "hides": "从{p}后面经过", "emerges": "又出现了", "appears": "从{p}后面出来", "topples": "翻倒了",
+    "rolls_down": "滚下{p}", "slides_down": "滑下{p}", "bounces": "从{p}上弹起", "swings": "在细杆上摆动",
+    "tilts": "倾斜", "falls": "落下", "rolls": "向前滚动", "slides": "向前滑动", "leaves": "离开画面",
+    "rests": "停了下来", "moves": "移动", "still": "保持不动",
+}
+PRIORITY = ("hits", "hides", "emerges", "appears", "topples", "rolls_down", "slides_down", "bounces", "swings", "tilts",
+            "falls", "rolls", "slides", "leaves", "rests", "moves", "still")
+SOLO_VERBS = ("topples", "tilts", "swings", "falls", "rolls", "slides", "leaves", "rests", "moves", "still")
+
+# ----------------------------------------------------------------------------------------------------------------------
+# World constants
+# ----------------------------------------------------------------------------------------------------------------------
+
+GRAVITY = 5.0  # units / s^2
+DENSITY = 1.0
+VIEW_CENTER = (5.0, 4.0)  # world point at the image centre
+UNITS_ACROSS = 10.0  # world units across min(W, H)
+FLOOR_HALF_WIDTH = 100.0
+REST_SPEED = 0.3  # contacts slower than this (units / s, along the normal) get no restitution
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Scene description: what a template builds before anything is simulated
+# ----------------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Obj:
+    id: int
+    kind: str
+    color: str
+    rgb: tuple[int, int, int]
+    static: bool
+    role: str
+    x: float
+    y: float
+    angle: float = 0.0
+    radius: float | None = None
+    verts: list[tuple[float, float]] | None = None  # local, about (x, y)
+    size: tuple[float, float] | None = None  # width, height for boxes, dominoes, planks, walls, occluders
+    vx: float = 0.0
+    vy: float = 0.0
+    omega: float = 0.0
+    friction: float = 0.7
+    elasticity: float = 0.3
+    group: int = 0  # objects sharing a non-zero group never collide
+
+
+def _rect(w: float, h: float) -> list[tuple[float, float]]:
+    return [(-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2)]
+
+
+@dataclass
+class _Scene:
+    rng: np.random.Generator
+    ood: bool
+    objs: list[_Obj] = field(default_factory=list)
+    joints: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.colors = [str(c) for c in self.rng.permutation(list(PALETTE))]
+        self.rect("floor", 5.0, -10.0, 2 * FLOOR_HALF_WIDTH, 20.0)
+
+    def u(self, lo: float, hi: float) -> float:
+        return float(self.rng.uniform(lo, hi))
+
+    def spread(self, lo: float, hi: float) -> float:
+        """A size or speed: uniform in [lo, hi]; out of distribution (ood), just below or just above that range."""
+        if not self.ood:
+            return self.u(lo, hi)
+        return self.u(0.5 * lo, 0.8 * lo) if self.rng.random() < 0.5 else self.u(1.2 * hi, 1.5 * hi)
+
+    def _add(self, kind: str, static: bool, role: str, x: float, y: float, **kw) -> _Obj:
+        color, rgb = STATIC_COLOR[kind] if static else (self.colors[len(self.dynamic)], None)
+        if static:
+            kw = {"friction": 0.8, "elasticity": 1.0, **kw}
+        obj = _Obj(len(self.objs), kind, color, rgb or PALETTE[color], static, role, float(x), float(y), **kw)
+        self.objs.append(obj)
+        return obj
+
+    @property
+    def dynamic(self) -> list[_Obj]:
+        return [o for o in self.objs if not o.static]
+
+    def ball(self, x, y, r, *, vx=0.0, vy=0.0, roll=False, role="actor", friction=None, elasticity=None) -> _Obj:
+        return self._add("ball", False, role, x, y, radius=r, vx=vx, vy=vy, omega=-vx / r if roll else 0.0,
+                         friction=self.u(0.5, 0.9) if friction is None else friction,
+                         elasticity=self.u(0.3, 0.7) if elasticity is None else elasticity)
+
+    def box(self, x, y, w, h, *, kind="box", angle=0.0, vx=0.0, omega=0.0, role="target", friction=None,
+            elasticity=0.05, group=0) -> _Obj:
+        return self._add(kind, False, role, x, y, verts=_rect(w, h), size=(w, h), angle=angle, vx=vx, omega=omega,
+                         friction=self.u(0.6, 0.9) if friction is None else friction, elasticity=elasticity,
+                         group=group)
+
+    def triangle(self, x, y, w, h, *, angle=0.0, role="actor", friction=None, elasticity=0.1) -> _Obj:
+        """An isosceles triangle, base w, height h, centred on its centroid."""
+        verts = [(-w / 2, -h / 3), (w / 2, -h / 3), (0.0, 2 * h / 3)]
+        return self._add("triangle", False, role, x, y, verts=verts, angle=angle,
+                         friction=self.u(0.5, 0.9) if friction is None else friction, elasticity=elasticity)
+
+    def static(self, kind: str, world_verts, **kw) -> _Obj:
+        pts = np.asarray(world_verts, float)
+        cx, cy = pts.mean(0)
+        return self._add(kind, True, "scenery", cx, cy, verts=[(float(a - cx), float(b - cy)) for a, b in pts], **kw)
+
+    def rect(self, kind: str, x, y, w, h) -> _Obj:
+        """A static rectangle: floor, wall or occluder."""
+        return self._add(kind, True, "scenery", x, y, verts=_rect(w, h), size=(w, h))
+
+    def bar(self, p, q, thickness=0.16) -> _Obj:
+        p, q = np.asarray(p, float), np.asarray(q, float)
+        n = np.array([q[1] - p[1], p[0] - q[0]]) / np.hypot(*(q - p)) * thickness / 2
+        return self.static("bar", [p + n, q + n, q - n, p - n])
+
+    def rod(self, ax, ay, ball: _Obj) -> None:
+        pin = self._add("pin", True, "scenery", ax, ay, radius=0.09)
+        self.joints.append({"kind": "rod", "a": pin.id, "b": ball.id, "anchor": [ax, ay]})
+
+    def mirror(self) -> None:
+        """Flip the scene left-right about x = 5 (templates are written left-to-right)."""
+        for o in self.objs:
+            o.x, o.vx, o.angle, o.omega = 10.0 - o.x, -o.vx, -o.angle, -o.omega
+            if o.verts is not None:
+                o.verts = [(-vx, vy) for vx, vy in reversed(o.verts)]
+        for j in self.joints:
+            j["anchor"] = [10.0 - j["anchor"][0], j["anchor"][1]]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Templates (written left-to-right; half of the seeds are mirrored)
+# ----------------------------------------------------------------------------------------------------------------------
+
+def _ramp(s: _Scene, x0=0.3, length=None, height=None):
+    """A static ramp descending to the right; returns its top corner, unit direction down the slope and normal."""
+    L, h = length or s.u(3.5, 5.0), height or s.u(2.0, 3.2)
+    s.static("ramp", [(x0, 0.0), (x0 + L, 0.0), (x0, h)])
+    d, n = np.array([L, -h]) / math.hypot(L, h), np.array([h, L]) / math.hypot(L, h)
+    return np.array([x0, h]), d, n
+
+
+def _stack(s: _Scene, x: float, n: int, role="target") -> None:
+    y = 0.0
+    for _ in range(n):
+        w = s.spread(0.65, 1.0)
+        h = w * s.u(0.8, 1.1)
+        s.box(x + s.u(-0.04, 0.04), y + h / 2 + 0.001, w, h, role=role)
+        y += h + 0.002
+
+
+def _dominoes(s: _Scene, x0: float | None, n: int, push: bool, heights=(1.2, 1.6)) -> None:
+    """A row of n dominoes from x0 (None: centred), the first one tipped over when `push`."""
+    h = s.spread(*heights)
+    w, gap = h * s.u(0.15, 0.2), h * s.u(0.45, 0.6)
+    n = min(n, int((9.6 - (x0 or 0.4)) / gap) + 1)  # the row stays inside the central square
+    x0 = 5.0 - gap * (n - 1) / 2 if x0 is None else x0
+    for i in range(n):
+        first = push and i == 0
+        s.box(x0 + i * gap, h / 2 + 0.001, w, h, kind="domino", omega=-s.u(1.5, 2.2) if first else 0.0,
+              role="actor" if first else "target", friction=0.4)
+
+
+def _ball_drop(s: _Scene) -> None:
+    s.ball(s.u(3.0, 6.5), s.u(4.5, 7.5), s.spread(0.45, 0.8), vx=s.u(-0.3, 0.3), elasticity=s.u(0.3, 0.9))
+    if s.rng.random() < 0.5:
+        w = s.spread(0.6, 1.0)
+        s.box(s.u(8.0, 9.0), s.u(3.0, 6.0), w, w * s.u(0.7, 1.2), role="actor", elasticity=s.u(0.0, 0.3))
+
+
+def _bounce_floor(s: _Scene) -> None:
+    s.ball(s.u(0.8, 2.0), s.u(2.5, 5.0), s.spread(0.35, 0.6), vx=s.spread(1.5, 3.0), elasticity=s.u(0.8, 0.95))
+    h = s.u(4.0, 7.0)
+    s.rect("wall", 9.6, h / 2, 0.3, h)
+
+
+def _ramp_roll(s: _Scene) -> None:
+    top, d, n = _ramp(s)
+    r = s.spread(0.35, 0.6)
+    s.ball(*(top + d * (1.5 * r + 0.1) + n * (r + 0.005)), r, elasticity=s.u(0.2, 0.6))
+    if s.rng.random() < 0.7:
+        w = s.spread(0.7, 1.1)
+        s.box(s.u(7.2, 8.6), w / 2 + 0.001, w, w)
+
+
+def _ramp_slide(s: _Scene) -> None:
+    L = s.u(3.5, 4.5)
+    top, d, n = _ramp(s, length=L, height=L * s.u(0.55, 0.85))
+    angle = math.atan2(d[1], d[0])
+    w = s.spread(0.6, 1.0)
+    h = w * s.u(0.5, 0.9)
+    if s.rng.random() < 0.5:
+        s.box(*(top + d * (w / 2 + 0.2) + n * (h / 2 + 0.003)), w, h, angle=angle, role="actor",
+              friction=s.u(0.05, 0.35), elasticity=0.1)
+    else:
+        s.triangle(*(top + d * (w / 2 + 0.2) + n * (h / 3 + 0.003)), w, h, angle=angle, friction=s.u(0.05, 0.35))
+
+
+def _box_stack(s: _Scene) -> None:
+    x, y = s.u(3.5, 6.5), 0.0
+    for i in range(int(s.rng.integers(2, 5))):
+        w = s.spread(0.7, 1.1)
+        h, gap = w * s.u(0.6, 1.0), 0.001 if i == 0 else s.u(0.3, 0.9)
+        s.box(x + s.u(-0.12, 0.12) * w, y + gap + h / 2, w, h, role="target" if i == 0 else "actor",
+              elasticity=s.u(0.0, 0.1))
+        y += gap + h
+
+
+def _tower_topple(s: _Scene) -> None:
+    n, w, y = int(s.rng.integers(3, 6)), s.spread(0.7, 1.0), 0.0
+    x, lean = s.u(3.0, 4.2), w * s.u(max(1.2 / n, 0.3), 0.45)  # top part's centre of mass beyond the base's edge
+    for i in range(n):
+        h = w * s.u(0.8, 1.1)
+        s.box(x + i * lean, y + h / 2 + 0.001, w, h, role="actor" if i == n - 1 else "target")
+        y += h + 0.002
+
+
+def _two_ball_collide(s: _Scene) -> None:
+    e = s.u(0.7, 1.0)
+    for x, sign in ((s.u(1.0, 2.5), 1.0), (s.u(7.5, 9.0), -1.0)):
+        r = s.spread(0.4, 0.7)
+        s.ball(x, r + 0.001, r, vx=sign * s.spread(1.0, 3.0), roll=True, elasticity=e)
+
+
+def _domino_row(s: _Scene) -> None:
+    _dominoes(s, None, int(s.rng.integers(4, 8)), push=True)
+
+
+def _ball_hits_stack(s: _Scene) -> None:
+    r = s.spread(0.4, 0.7)
+    s.ball(max(s.u(0.8, 2.0), r + 0.1), r + 0.001, r, vx=s.spread(2.5, 4.5), roll=True)
+    _stack(s, s.u(6.2, 7.5), int(s.rng.integers(2, 4)))
+
+
+def _slide_friction(s: _Scene) -> None:
+    for x, sign in ((s.u(0.8, 2.0), 1.0), (s.u(8.0, 9.2), -1.0))[: int(s.rng.integers(1, 3))]:
+        w = s.spread(0.9, 1.4)
+        h = w * s.u(0.35, 0.6)
+        x = max(x, w / 2 + 0.1) if sign > 0 else min(x, 9.9 - w / 2)
+        s.box(x, h / 2 + 0.001, w, h, vx=sign * s.spread(2.0, 4.5), friction=s.u(0.15, 0.7), role="actor")
+
+
+def _seesaw(s: _Scene) -> None:
+    hf, L, t = s.u(0.7, 1.0), s.u(4.5, 6.0), 0.18
+    fulcrum = s.static("fulcrum", [(5 - 0.5 * hf, 0.0), (5 + 0.5 * hf, 0.0), (5.0, hf)], group=1)
+    plank = s.box(5.0, hf + t / 2, L, t, kind="plank", friction=0.8, elasticity=0.1, group=1)
+    s.joints.append({"kind": "pivot", "a": fulcrum.id, "b": plank.id, "anchor": [5.0, hf]})
+    bw = s.spread(0.6, 0.9)
+    s.box(5 - L / 2 + bw / 2 + 0.1, hf + t + bw / 2 + 0.001, bw, bw, friction=0.8)
+    r = s.spread(0.4, 0.6)
+    s.ball(5 + L / 2 - r - 0.15, s.u(5.5, 8.0), r, elasticity=0.2)
+
+
+def _funnel(s: _Scene) -> None:
+    gap, yb = s.u(1.1, 1.5), s.u(2.5, 3.2)
+    top, width = yb + s.u(1.5, 2.0), s.u(2.2, 3.0)
+    for sign in (-1.0, 1.0):
+        s.bar((5 + sign * gap / 2, yb), (5 + sign * (gap / 2 + width), top))
+    n = int(s.rng.integers(3, 6))
+    xs = 5 + np.linspace(-0.7 * width, 0.7 * width, n)[s.rng.permutation(n)]
+    for i in range(n):
+        r = s.spread(0.25, 0.42)
+        s.ball(xs[i] + s.u(-0.1, 0.1), top + 0.6 + r + 0.6 * i, r)
+
+
+def _occluder_pass(s: _Scene) -> None:
+    ox, ow, oh = s.u(4.5, 5.5), s.u(1.6, 2.4), s.u(2.2, 3.5)
+    speed = s.spread(2.6, 3.6)
+    if s.rng.random() < 0.7:
+        r = s.spread(0.35, 0.6)
+        s.ball(s.u(0.8, 1.6), r + 0.001, r, vx=speed, roll=True)
+    else:
+        w = s.spread(0.6, 0.9)
+        s.box(s.u(0.8, 1.6), w / 2 + 0.001, w, w, vx=speed, friction=0.05, role="actor")
+    s.rect("occluder", ox, (oh - 0.3) / 2, ow, oh + 0.3)
+
+
+def _pendulum(s: _Scene, low=False) -> None:
+    ax, ay, r = s.u(4.6, 5.4), s.u(7.6, 8.4), s.spread(0.35, 0.6)
+    length = ay - r - 0.03 if low else s.u(2.5, min(ay - r - 1.0, 5.0))
+    th = min(s.u(0.7, 1.2), math.asin(min(1.0, (4.3 - r) / length)))  # from the vertical, to the left
+    s.rod(ax, ay, s.ball(ax - length * math.sin(th), ay - length * math.cos(th), r, elasticity=0.5))
+    if low:
+        _stack(s, ax + r + 0.55, int(s.rng.integers(2, 4)))
+
+
+def _pile_up(s: _Scene) -> None:
+    y = 0.2
+    for _ in range(int(s.rng.integers(3, 6))):
+        kind, size, x = s.rng.choice(["ball", "box", "triangle"]), s.spread(0.55, 0.9), s.u(3.8, 6.2)
+        y += 0.72 * size + 0.2
+        if kind == "ball":
+            s.ball(x, y, size / 2)
+        elif kind == "box":
+            s.box(x, y, size, size * s.u(0.7, 1.0), angle=s.u(-0.8, 0.8), role="actor")
+        else:
+            s.triangle(x, y, size, size * s.u(0.7, 1.0), angle=s.u(-0.8, 0.8))
+        y += 0.72 * size
+
+
+def _ramp_dominoes(s: _Scene) -> None:
+    L = s.u(3.0, 3.6)
+    top, d, n = _ramp(s, x0=0.2, length=L, height=s.u(2.0, 2.8))
+    r = s.spread(0.55, 0.75)
+    s.ball(*(top + d * (1.5 * r + 0.1) + n * (r + 0.005)), r, elasticity=0.2)
+    _dominoes(s, 0.2 + L + 1.2, int(s.rng.integers(3, 6)), push=False, heights=(0.9, 1.2))
+
+
+def _occluded_collision(s: _Scene) -> None:
+    ox, ow, oh = s.u(4.6, 5.4), s.u(2.2, 3.0), s.u(2.2, 3.2)
+    r, t_meet = s.spread(0.35, 0.6), s.u(0.8, 1.4)  # equal balls swap speeds
+    for sign in (-1.0, 1.0):
+        v = s.spread(1.5, 3.0)
+        t = min(t_meet, (4.2 - r) / v)  # start inside the central square
+        s.ball(ox + sign * (v * t + r), r + 0.001, r, vx=-sign * v, friction=0.05, elasticity=1.0)
+    s.rect("occluder", ox, (oh - 0.3) / 2, ow, oh + 0.3)
+
+
+TEMPLATES = {
+    "ball_drop": _ball_drop, "bounce_floor": _bounce_floor, "ramp_roll": _ramp_roll, "ramp_slide": _ramp_slide,
+    "box_stack": _box_stack, "tower_topple": _tower_topple, "two_ball_collide": _two_ball_collide,
+    "domino_row": _domino_row, "ball_hits_stack": _ball_hits_stack, "slide_friction": _slide_friction,
+    "seesaw": _seesaw, "funnel": _funnel, "occluder_pass": _occluder_pass, "pendulum": _pendulum,
+    "pile_up": _pile_up,
+    # held out: each combines pieces the training templates show separately
+    "ramp_dominoes": _ramp_dominoes, "occluded_collision": _occluded_collision,
+    "pendulum_stack": lambda s: _pendulum(s, low=True),
+}
+SCENARIOS: tuple[str, ...] = tuple(TEMPLATES)
+HELDOUT_TEMPLATES: tuple[str, ...] = ("ramp_dominoes", "occluded_collision", "pendulum_stack")
+TRAIN_TEMPLATES: tuple[str, ...] = tuple(n for n in SCENARIOS if n not in HELDOUT_TEMPLATES)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Simulation: a fresh pymunk Space per call, fixed substeps per frame
+# ----------------------------------------------------------------------------------------------------------------------
+
+def _simulate(scene: _Scene, frames: int, fps: float, substeps: int, view, occluders, to_px):
+    space = pymunk.Space()
+    space.gravity, space.iterations, space.collision_slop = (0.0, -GRAVITY), 30, 0.002
+    bodies, ids = {}, {}
+    for o in scene.objs:
+        if o.kind in ("occluder", "pin"):
+            continue  # drawn only: no collisions
+        body = pymunk.Body(body_type=pymunk.Body.STATIC) if o.static else pymunk.Body()
+        body.position, body.angle = (o.x, o.y), o.angle
+        shape = pymunk.Circle(body, o.radius) if o.radius is not None else pymunk.Poly(body, o.verts)
+        shape.friction, shape.elasticity = o.friction, o.elasticity
+        if o.group:
+            shape.filter = pymunk.ShapeFilter(group=o.group)
+        if not o.static:
+            shape.density = DENSITY
+        space.add(body, shape)
+        if not o.static:
+            body.velocity, body.angular_velocity = (o.vx, o.vy), o.omega
+        bodies[o.id], ids[shape] = body, o.id
+    for j in scene.joints:
+        anchor, b = tuple(j["anchor"]), bodies[j["b"]]
+        joint = (pymunk.PinJoint(space.static_body, b, anchor, (0.0, 0.0)) if j["kind"] == "rod"
+                 else pymunk.PivotJoint(space.static_body, b, anchor))
+        space.add(joint)
+
+    events: list[dict] = []
+    now = [0]
+
+    def begin(arb: pymunk.Arbiter, _space, _data) -> None:
+        sa, sb = arb.shapes
+        a, b, n = ids[sa], ids[sb], arb.normal  # normal points from a to b
+        speed = (sa.body.velocity - sb.body.velocity).dot(n)
+        if a > b:
+            a, b, n = b, a, -n
+        if any(e["a"] == a and e["b"] == b and e["frame"] >= now[0] - 1 for e in events[-12:]):
+            return  # the same contact flickering
+        events.append({"frame": now[0], "type": "contact", "a": a, "b": b, "speed": round(float(speed), 4),
+                       "normal": [round(float(n.x), 4), round(float(n.y), 4)]})
+
+    def pre_solve(arb: pymunk.Arbiter, _space, _data) -> None:
+        sa, sb = arb.shapes  # slow contacts do not bounce (else resting bodies jitter on perfectly elastic floors)
+        if abs((sa.body.velocity - sb.body.velocity).dot(arb.normal)) < REST_SPEED:
+            arb.restitution = 0.0
+
+    space.on_collision(None, None, begin=begin, pre_solve=pre_solve)
+
+    dyn = scene.dynamic
+    samples = {o.id: area_samples(o.radius, o.verts) for o in dyn}
+    dt = 1.0 / (fps * substeps)
+    out = []
+    for k in range(frames):
+        if k:
+            now[0] = k
+            for _ in range(substeps):
+                space.step(dt)
+        objs = []
+        for o in dyn:
+            body = bodies[o.id]
+            touching: set[int] = set()
+            body.each_arbiter(lambda arb: touching.update(ids[s] for s in arb.shapes))
+            touching.discard(o.id)
+            (x, y), angle = body.position, body.angle
+            pts = to_world(samples[o.id], x, y, angle)
+            shown = (pts[:, 0] >= view[0]) & (pts[:, 0] <= view[2]) & (pts[:, 1] >= view[1]) & (pts[:, 1] <= view[3])
+            hidden = np.zeros(len(pts), bool)
+            for x0, y0, x1, y1 in occluders:
+                hidden |= (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+            px, py = to_px(x, y)
+            objs.append({"id": o.id, "x": _r(x), "y": _r(y), "angle": _r(angle), "vx": _r(body.velocity.x),
+                         "vy": _r(body.velocity.y), "omega": _r(body.angular_velocity), "px": _r(px), "py": _r(py),
+                         "visible_fraction": _r(np.mean(shown & ~hidden)), "in_view": bool(shown.any()),
+                         "touching": sorted(touching)})
+        out.append({"t": _r(k / fps), "objects": objs})
+    return out, events
+
+
+def _r(v) -> float:
+    return round(float(v), 5)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Drawing: static layer once, then moving objects, then occluders on top, per frame
+# ----------------------------------------------------------------------------------------------------------------------
+
+def _marker_rgb(rgb) -> tuple[int, int, int]:
+    """The ball's rotation stripe: a darker shade (a lighter one on black)."""
+    return (100, 100, 100) if sum(rgb) < 150 else tuple(int(c * 0.55) for c in rgb)
+
+
+def _draw(scene: _Scene, frames: list[dict], width: int, height: int, ppu: float, bg, to_px) -> np.ndarray:
+    def px_pts(world: np.ndarray) -> np.ndarray:
+        return np.stack(to_px(world[:, 0], world[:, 1]), -1)  # (N, 2)
+
+    def shape(canvas: Canvas, o: _Obj, x: float, y: float, angle: float) -> None:
+        if o.radius is not None:
+            stripe = (angle, 0.2 * o.radius * ppu, _marker_rgb(o.rgb)) if o.kind == "ball" else None
+            canvas.disc(*to_px(x, y), o.radius * ppu, o.rgb, stripe)
+        else:
+            canvas.polygon(px_pts(to_world(np.asarray(o.verts), x, y, angle)), o.rgb)
+
+    base = Canvas(width, height, bg)
+    for o in scene.objs:
+        if o.static and o.kind not in ("occluder", "pin"):
+            shape(base, o, o.x, o.y, o.angle)
+    pins = {j["b"]: scene.objs[j["a"]] for j in scene.joints if j["kind"] == "rod"}
+    occluders = [o for o in scene.objs if o.kind == "occluder"]
+    video = np.empty((len(frames), height, width, 3), np.uint8)  # (T, H, W, 3)
+    for k, frame in enumerate(frames):
+        canvas = base.copy()
+        for st in frame["objects"]:
+            if st["id"] in pins:
+                pin = pins[st["id"]]
+                canvas.segment(to_px(pin.x, pin.y), to_px(st["x"], st["y"]), 0.04 * ppu, ROD_RGB)
+                shape(canvas, pin, pin.x, pin.y, 0.0)
+        for st in frame["objects"]:
+            shape(canvas, scene.objs[st["id"]], st["x"], st["y"], st["angle"])
+        for o in occluders:
+            shape(canvas, o, o.x, o.y, 0.0)
+            w, h = o.size
+            for sx in np.arange(o.x - w / 2 + 0.15, o.x + w / 2 - 0.2, 0.45):  # vertical slats
+                band = np.array([[sx, o.y - h / 2], [sx + 0.16, o.y - h / 2], [sx + 0.16, o.y + h / 2],
+                                 [sx, o.y + h / 2]])
+                canvas.polygon(px_pts(band), OCCLUDER_STRIPE)
+        video[k] = canvas.image()
+    return video
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Captions: read what happened off the state (contacts, tracks, visibility), then say it in English and Chinese
+# ----------------------------------------------------------------------------------------------------------------------
+
+def _analyse(state: dict) -> dict[int, list[tuple[int, str, int | None, int]]]:
+    """Per dynamic object: (first frame, verb, other object id or None, times), in the order they happen."""
+    objs = {o["id"]: o for o in state["objects"]}
+    frames, T = state["frames"], len(state["frames"])
+    order = [st["id"] for st in frames[0]["objects"]]
+    acts: dict[int, list] = {i: [] for i in order}
+    if T < 2:
+        return {i: [] for i in order}
+    tr = {i: [f["objects"][j] for f in frames] for j, i in enumerate(order)}
+
+    def speed(i: int, k: int) -> float:
+        return math.hypot(tr[i][k]["vx"], tr[i][k]["vy"])
+
+    for e in state["events"]:
+        k, a, b = e["frame"], e["a"], e["b"]
+        for me, other, sign in ((a, b, 1.0), (b, a, -1.0)):
+            if me not in acts:
+                continue
+            n = np.asarray(e["normal"]) * sign  # from me to the other
+            if objs[other]["static"] and e["speed"] > 0.8:
+                away = max(-(tr[me][q]["vx"] * n[0] + tr[me][q]["vy"] * n[1]) for q in (k, min(k + 1, T - 1)))
+                if away > max(0.3 * e["speed"], 0.4):
+                    acts[me].append((k, "bounces", other))
+            elif not objs[other]["static"] and e["speed"] > 0.4 and k > 0:
+                if (speed(me, k - 1), -me) > (speed(other, k - 1), -other):
+                    acts[me].append((k, "hits", other))
+
+    rods = {j["b"] for j in state["joints"] if j["kind"] == "rod"}
+    occ = [o for o in objs.values() if o["kind"] == "occluder"]
+    for i, track in tr.items():
+        kind, add = objs[i]["kind"], acts[i].append
+        xs, ys, ang = (np.array([f[key] for f in track]) for key in ("x", "y", "angle"))
+        touch = [bool(f["touching"]) for f in track]
+        if i in rods:
+            if np.ptp(xs) > 0.3:
+                add((0, "swings", None))
+        else:  # falls: a stretch without contact that ends lower than it began
+            k = 0
+            while k < T:
+                end = k
+                while end < T and not touch[end]:
+                    end += 1
+                if end > k and ys[max(k - 1, 0)] - ys[min(end, T - 1)] >= 0.6:
+                    add((k, "falls", None))
+                    break
+                k = end + 1
+        on_slope = [k for k in range(T) if any(objs[t]["kind"] in ("ramp", "bar") for t in track[k]["touching"])]
+        if on_slope and ys[on_slope[0]] - ys[on_slope[-1]] >= 0.4:
+            slope = next(t for t in track[on_slope[0]]["touching"] if objs[t]["kind"] in ("ramp", "bar"))
+            add((on_slope[0], "rolls_down" if kind == "ball" else "slides_down", slope))
+        turn = np.abs(ang - ang[0])
+        if kind == "plank" and turn.max() > 0.12:
+            add((int(np.argmax(turn > 0.06)), "tilts", None))
+        elif kind not in ("ball", "plank") and turn.max() > 1.0:
+            add((int(np.argmax(turn > 0.35)), "topples", None))
+        vis = np.array([f["visible_fraction"] for f in track])
+        for oc in occ:
+            w, h = oc["width"], oc["height"]
+            behind = [(abs(xs[k] - oc["x"]) <= w / 2 and abs(ys[k] - oc["y"]) <= h / 2 and vis[k] < 0.5
+                       and track[k]["in_view"]) for k in range(T)]
+            if any(behind):
+                k0 = behind.index(True)
+                seen = [k for k in range(k0, T) if vis[k] >= 0.95]
+                if k0 > 0:
+                    add((k0, "hides", oc["id"]))
+                if seen:
+                    add((seen[0], "emerges", None) if k0 > 0 else (seen[0], "appears", oc["id"]))
+        moving = [k for k in range(1, T) if touch[k] and abs(track[k]["vx"]) > 0.3 and abs(track[k]["vy"]) < 0.5]
+        path = sum(abs(xs[k] - xs[k - 1]) for k in moving)
+        done = {v for _, v, _ in acts[i]}
+        if path >= 1.0 and i not in rods and not done & {"rolls_down", "slides_down", "topples"}:
+            add((moving[0], "rolls" if kind == "ball" else "slides", None))
+        inview = [f["in_view"] for f in track]
+        if inview[0] and not inview[-1]:
+            add((T - 1 - inview[::-1].index(True) + 1, "leaves", None))
+        displaced = math.hypot(xs[-1] - xs[0], ys[-1] - ys[0]) > 0.15 or turn.max() > 0.1
+        slow = [speed(i, k) < 0.08 and abs(track[k]["omega"]) < 0.15 for k in range(T)]
+        if slow[-1] and inview[-1] and (acts[i] or displaced):
+            k = T - 1
+            while k > 0 and slow[k - 1]:
+                k -= 1
+            if k > 0:
+                add((k, "rests", None))
+        if not acts[i]:
+            add((0, "moves" if displaced else "still", None))
+
+    out = {}
+    for i, found in acts.items():  # merge repeats into counts, order by time then importance
+        merged: dict[tuple, list] = {}
+        for k, verb, other in found:
+            key = (verb, other)
+            merged[key] = [min(k, merged[key][0]), merged[key][1] + 1] if key in merged else [k, 1]
+        out[i] = sorted([(k, v, o, c) for (v, o), (k, c) in merged.items()],
+                        key=lambda a: (a[0], PRIORITY.index(a[1])))
+    return out
+
+
+def _place(x: float) -> str:
+    return "left" if x < 3.5 else "right" if x > 6.5 else "middle"
+
+
+def _join(items: list[str], pair: tuple[str, str]) -> str:
+    """"a, b and c" with pair = (", ", " and ")."""
+    return items[0] if len(items) == 1 else pair[0].join(items[:-1]) + pair[1] + items[-1]
+
+
+def _color(c: str, lang: str) -> str:
+    return c if lang == "en" else COLOR_ZH.get(c) or NEUTRAL_ZH[c]
+
+
+def _name(o: dict, lang: str, definite: bool = False) -> str:
+    """"a red ball" / "一个红色的球"; definite: "the red ball" / "红色的球". Look-alike scenery gets its place."""
+    c, kind, where = o["color"], o["kind"], o.get("where") if definite else None
+    if lang == "en":
+        art = GLUE_EN["the"] if definite else GLUE_EN["an"] if c[0] in "aeiou" else GLUE_EN["a"]
+        return f"{art} {c} {KIND_EN[kind][0]}" + (f" {PLACE_EN[where]}" if where else "")
+    noun, mw = KIND_ZH[kind]
+    lead = PLACE_ZH[where] if where else "" if definite else NUM_ZH[1] + mw
+    return f"{lead}{_color(c, 'zh')}{GLUE_ZH['of']}{noun}"
+
+
+def _group_name(group: list[dict], lang: str, definite: bool) -> str:
+    """Objects named together, one kind at a time: "red and blue balls" / "红色和蓝色的两个球"."""
+    parts = []
+    for kind in dict.fromkeys(o["kind"] for o in group):
+        same = [o for o in group if o["kind"] == kind]
+        colors = _join([_color(o["color"], lang) for o in same], GLUE[lang]["nouns"])
+        if len(same) == 1:
+            parts.append(_name(same[0], lang, definite))
+        elif lang == "en":
+            parts.append(f"{GLUE_EN['the'] + ' ' if definite else ''}{colors} {KIND_EN[kind][1]}")
+        else:
+            noun, mw = KIND_ZH[kind]
+            parts.append(f"{colors}{GLUE_ZH['of']}{'' if definite else NUM_ZH[len(same)] + mw}{noun}")
+    return _join(parts, GLUE[lang]["nouns"]) if parts else ""
+
+
+def _phrase(verb: str, other: int | None, times: int, objs: dict, lang: str, plural: bool = False) -> str:
+    """"bounces off the grey floor twice" / "从灰色的地面上弹起两次"."""
+    p = _name(objs[other], lang, True) if other is not None else ""
+    text = VERB_EN[verb][plural].format(p=p) if lang == "en" else VERB_ZH[verb].format(p=p)
+    if times > 1:
+        count = (TIMES_EN if lang == "en" else TIMES_ZH).get(times)
+        text += (" " if lang == "en" else "") + (count or GLUE[lang]["times"].format(n=times))
+    return text
+
+
+def caption(state: dict) -> dict[str, dict[str, str]]:
+    """Detailed and short captions, English and Chinese, from a scenes state alone."""
+    objs = {o["id"]: dict(o) for o in state["objects"]}
+    looks = [(o["kind"], o["color"]) for o in objs.values() if o["static"]]
+    for o in objs.values():  # two grey bars: "the grey bar on the left"
+        if o["static"] and looks.count((o["kind"], o["color"])) > 1:
+            o["where"] = _place(o["x"])
+    acts = _analyse(state)
+    dyn, scenery = [objs[i] for i in acts], [o for o in objs.values() if o["static"] and o["kind"] != "pin"]
+    x0 = {st["id"]: st["x"] for st in state["frames"][0]["objects"]}
+    out = {}
+    for lang, g in GLUE.items():
+        def placed(o: dict, x: float) -> str:
+            where = (PLACE_EN if lang == "en" else PLACE_ZH)[_place(x)]
+            return _name(o, lang) if o["kind"] == "floor" else g["placed"].format(n=_name(o, lang), p=where)
+
+        def says(subject: str, events: list, plural: bool = False) -> str:
+            return g["subject"].format(s=subject, v=_join([_phrase(v, p, c, objs, lang, plural)
+                                                           for _, v, p, c in events], g["verbs"]))
+
+        # detailed: the scenery, the objects where they start, then each object's story in time order
+        sentences = [g["view"].format(x=_join([placed(o, o["x"]) for o in scenery], g["nouns"])),
+                     g["shows"].format(x=_join([placed(o, x0[o["id"]]) for o in dyn], g["nouns"]))]
+        sentences += [g["sentence"].format(x=says(_name(o, lang, True), acts[o["id"]])) for o in dyn if acts[o["id"]]]
+        # short: each actor with its two main events, then everything else grouped by its main solo verb
+        clauses, named = [], set()
+        for o in dyn:
+            if o["role"] == "actor" and acts[o["id"]]:
+                top = sorted(sorted(acts[o["id"]], key=lambda a: PRIORITY.index(a[1]))[:2])
+                named |= {o["id"]} | {a[2] for a in top if a[2] is not None}
+                clauses.append(says(_name(o, lang), top))
+        groups: dict[str, list[dict]] = {}
+        for o in dyn:
+            if acts[o["id"]] and not (o["role"] == "actor" and o["id"] in named):
+                solo = [a[1] for a in acts[o["id"]] if a[1] in SOLO_VERBS] or ["moves"]
+                groups.setdefault(min(solo, key=PRIORITY.index), []).append(o)
+        for verb, group in groups.items():
+            who = _group_name(group, lang, definite=all(o["id"] in named for o in group))
+            clauses.append(says(who, [(0, verb, None, 1)], plural=len(group) > 1))
+        if not clauses:  # a single frame: name what is there
+            clauses = [c for c in (_group_name(dyn, lang, False),
+                                   _group_name([o for o in scenery if o["kind"] != "floor"], lang, False)) if c]
+        out[lang] = {"detailed": g["sentences"].join(x[0].upper() + x[1:] for x in sentences),
+                     "short": _join(clauses, g["clauses"])}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Public entry point
+# ----------------------------------------------------------------------------------------------------------------------
+
+def render(scenario: str, *, seed: int = 0, frames: int = 32, width: int = 64, height: int = 64, fps: float = 10.0,
+           substeps: int = 10, ood: bool = False) -> Sample:
+    """Simulate and draw one clip of `scenario`; `ood` draws sizes and speeds from just outside the usual ranges."""
+    if scenario not in TEMPLATES:
+        raise ValueError(f"unknown scenes scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+    check_size(frames, width, height, fps)
+    if not 1 <= substeps <= 1000:
+        raise ValueError(f"substeps must be in [1, 1000], got {substeps}")
+    rng = rng_for(seed, SCENARIOS.index(scenario), int(bool(ood)))
+    scene = _Scene(rng, bool(ood))
+    TEMPLATES[scenario](scene)
+    if rng.random() < 0.5:
+        scene.mirror()
+    bg = tuple(int(c) for c in np.array([244, 242, 236]) + rng.integers(-8, 5, 3))
+    ppu = min(width, height) / UNITS_ACROSS
+    cx, cy = VIEW_CENTER
+    view = [cx - width / 2 / ppu, cy - height / 2 / ppu, cx + width / 2 / ppu, cy + height / 2 / ppu]
+
+    def to_px(x, y):
+        return width / 2 + (x - cx) * ppu, height / 2 - (y - cy) * ppu
+
+    occluders = [(o.x - o.size[0] / 2, o.y - o.size[1] / 2, o.x + o.size[0] / 2, o.y + o.size[1] / 2)
+                 for o in scene.objs if o.kind == "occluder"]
+    track, events = _simulate(scene, frames, fps, substeps, view, occluders, to_px)
+    video = _draw(scene, track, width, height, ppu, bg, to_px)
+    state = {
+        "units": "world", "pixels_per_unit": ppu, "template": scenario,
+        "origin": (f"y up, floor surface at y=0; pixel (col,row) covers [col,col+1)x[row,row+1); "
+                   f"px = W/2 + (x - {cx})*ppu, py = H/2 - (y - {cy})*ppu"),
+        "gravity": [0.0, -GRAVITY], "background": list(bg), "view": [_r(v) for v in view],
+        "objects": [_object_state(o) for o in scene.objs], "joints": scene.joints, "frames": track, "events": events,
+    }
+    return Sample(video, float(fps), f"scenes/{scenario}", int(seed), state, caption(state),
+                  meta={"ood": bool(ood), "substeps": int(substeps)})
+
+
+def _object_state(o: _Obj) -> dict:
+    d = {"id": o.id, "kind": o.kind, "color": o.color, "rgb": list(o.rgb), "static": o.static, "role": o.role,
+         "friction": _r(o.friction), "elasticity": _r(o.elasticity)}
+    if o.radius is not None:
+        d["radius"] = _r(o.radius)
+    else:
+        d["vertices"] = [[_r(a), _r(b)] for a, b in o.verts]
+    if o.size is not None:
+        d["width"], d["height"] = _r(o.size[0]), _r(o.size[1])
+    if o.static:
+        d.update(x=_r(o.x), y=_r(o.y), angle=_r(o.angle))
+    return d
