@@ -1,0 +1,425 @@
+"""Spacetime Diffusion Transformer: latent video (B, C, T, H, W) + per-frame flow time + condition -> velocity.
+
+References: DiT (Peebles & Xie 2023, arXiv 2212.09748: patchify, adaLN-zero, zero-initialised output);
+"Video generation models as world simulators" (Sora report, OpenAI 2024: spacetime patches, variable sizes);
+RoPE (Su et al. 2021, arXiv 2104.09864) over (t, h, w); SD3 (Esser et al. 2024) / Flux-style modulation applied per
+token; Diffusion Forcing (Chen et al. 2024, arXiv 2407.01392) for an independent flow time per latent frame.
+
+Deviations from DiT, each on purpose:
+- adaLN is per token, not per sample: every latent frame has its own conditioning vector (its flow time, whether it is
+  a clean context frame, its action, plus the pooled text), and each token is modulated by its own frame's vector.
+  Context frames and noisy frames share one sequence, so image-to-video, extension and interactive control are one
+  model call with t = 0 on the given frames.
+- Text enters through cross-attention (ungated, as in PixArt) and as a pooled vector in the conditioning.
+- Positions come from 3D RoPE computed for each grid, so every call may use a different T x H x W.
+- causal_time=True makes self-attention block-causal over (temporal patches of) latent frames, which is what lets
+  frames be generated one at a time with a KV cache (DiTCache) and match a full forward pass exactly.
+
+The model knows nothing about noise: t is only an input (t = 1 noise, t = 0 data).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from kinema.models.layers import (
+    MLP,
+    Attention,
+    CrossAttention,
+    KVCache,
+    TimestepEmbedder,
+    modulate,
+    rope_3d,
+    rope_split,
+)
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Config and presets
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DiTConfig:
+    latent_channels: int
+    dim: int
+    depth: int
+    heads: int
+    patch: tuple[int, int, int] = (1, 2, 2)  # (t, h, w) in latent units
+    mlp_ratio: float = 4.0
+    text_dim: int = 384  # width of the text encoder's tokens (all-MiniLM-L6-v2: 384)
+    num_actions: int = 0  # 0 = no action embedding
+    qk_norm: bool = True
+    causal_time: bool = False  # block-causal self-attention across latent frames (interactive / autoregressive mode)
+    grad_checkpointing: bool = False
+    rope_theta: float = 10000.0
+    freq_dim: int = 256  # sinusoidal features of the flow time
+
+    def __post_init__(self):
+        self.patch = tuple(int(p) for p in self.patch)  # JSON round-trips give lists
+        if len(self.patch) != 3 or min(self.patch) < 1:
+            raise ValueError(f"patch must be three positive ints (t, h, w), got {self.patch}")
+        if min(self.latent_channels, self.dim, self.depth, self.heads, self.text_dim) < 1 or self.num_actions < 0:
+            raise ValueError("latent_channels, dim, depth, heads, text_dim must be >= 1 and num_actions >= 0")
+        if self.dim % self.heads:
+            raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
+        rope_split(self.dim // self.heads)  # raises for a head_dim that 3D RoPE cannot split
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+
+# Parameter counts (count_params, latent_channels=4, text_dim=384, patch (1, 2, 2)):
+#   tiny 85,104 | XS 9,219,728 | S 27,018,000 | peer29m 29,380,368 | B 159,087,760 | L 559,455,632 | XL 824,717,200
+# peer29m matches diffusers' CogVideoXTransformer3DModel(num_layers=8, num_attention_heads=6, attention_head_dim=64,
+# time_embed_dim=384, text_embed_dim=384), which has 29,143,824 (in_channels 4) to 29,180,736 (in_channels 16)
+# parameters (diffusers 0.42.1): peer29m is 0.8% above. Its blocks have no cross-attention but two 6*dim modulations (video and text tokens); to match the count
+# with the same width and depth, our MLP is 5x wide instead of 4x (so ours spends ~16 dim^2 multiply-adds per token per
+# block against the peer's 12 dim^2, plus the peer attends over text+video jointly).
+PRESETS: dict[str, DiTConfig] = {
+    "tiny": DiTConfig(latent_channels=4, dim=32, depth=2, heads=2),  # tests
+    "XS": DiTConfig(latent_channels=4, dim=256, depth=6, heads=4),  # trains on a 2-core CPU in hours
+    "S": DiTConfig(latent_channels=4, dim=384, depth=8, heads=6),
+    "peer29m": DiTConfig(latent_channels=4, dim=384, depth=8, heads=6, mlp_ratio=5.0),  # benchmarks vs CogVideoX
+    "B": DiTConfig(latent_channels=4, dim=768, depth=12, heads=12),
+    "L": DiTConfig(latent_channels=4, dim=1024, depth=24, heads=16),
+    "XL": DiTConfig(latent_channels=4, dim=1152, depth=28, heads=16),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Condition
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DiTCond:
+    """Everything but the latent and the flow time. All fields optional; DiTCond() is fully unconditional.
+
+    text None means the learned null text embedding (classifier-free guidance). drop_text marks samples of a batch
+    that use the null text although text is given (CFG dropout in training, cond + uncond in one sampling batch).
+    """
+
+    text: Tensor | None = None  # (B, L, text_dim) text encoder tokens
+    text_mask: Tensor | None = None  # (B, L) bool, True = real token, False = padding
+    mask: Tensor | None = None  # (B, T) float/bool, 1 = this latent frame is clean context
+    actions: Tensor | None = None  # (B, T) long in [0, num_actions)
+    drop_text: Tensor | None = None  # (B,) bool, True = use the null text for this sample
+
+    def without_text(self) -> DiTCond:
+        """The same condition with the null text (keeps context mask and actions): the unconditional branch of CFG."""
+        return replace(self, text=None, text_mask=None, drop_text=None)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# KV cache for frame-by-frame generation
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DiTCache:
+    """Per-block self-attention keys/values of earlier latent frames (needs causal_time=True).
+
+    Usage: cache = model.new_cache(); cache.write = True; model(context, t0, cond, cache=cache) stores the context;
+    cache.write = False; each denoising step of the next frame calls model(x_new, t, cond, cache=cache), which sees
+    the cached frames and leaves the cache alone; cache.write = True and one call on the finished frame (t = 0)
+    appends it. RoPE time positions continue after the cached frames. Batch and H x W must not change.
+    """
+
+    layers: list[KVCache]
+    write: bool = False
+    grid: tuple[int, int] | None = None  # (H, W) of the latent frames in the cache, set by the first call
+
+    @property
+    def tokens(self) -> int:
+        return self.layers[0].length
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Blocks
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _per_frame(x: Tensor, frames: int) -> Tensor:
+    """(B, N, D) tokens -> (B, frames, N / frames, D) view, so per-frame vectors (B, frames, 1, D) broadcast."""
+    B, N, D = x.shape
+    return x.view(B, frames, N // frames, D)
+
+
+class DiTBlock(nn.Module):
+    """adaLN-zero self-attention (3D RoPE) -> cross-attention to text -> adaLN-zero MLP, modulated per frame."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        d = cfg.dim
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.attn = Attention(d, cfg.heads, qk_norm=cfg.qk_norm)
+        self.norm2 = nn.LayerNorm(d, eps=1e-6)
+        self.cross = CrossAttention(d, d, cfg.heads, qk_norm=cfg.qk_norm)
+        self.norm3 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.mlp = MLP(d, cfg.mlp_ratio)
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
+
+    def forward(
+        self,
+        x: Tensor,
+        c: Tensor,
+        text: Tensor,
+        text_mask: Tensor | None,
+        rope: tuple[Tensor, Tensor],
+        mask: Tensor | None,
+        kv_cache: KVCache | None = None,
+    ) -> Tensor:
+        """x (B, N, D) tokens of F temporal patches; c (B, F, D) one conditioning vector per temporal patch."""
+        B, N, D = x.shape
+        F = c.shape[1]
+        mod = self.ada(c).unsqueeze(2)  # (B, F, 1, 6D)
+        shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)  # (B, F, 1, D) each
+        h = modulate(_per_frame(self.norm1(x), F), shift1, scale1).view(B, N, D)  # (B, N, D)
+        h = self.attn(h, rope, mask, kv_cache)  # (B, N, D)
+        x = torch.addcmul(_per_frame(x, F), gate1, _per_frame(h, F)).view(B, N, D)  # x + gate * h, (B, N, D)
+        x = x + self.cross(self.norm2(x), text, text_mask)  # (B, N, D)
+        h = modulate(_per_frame(self.norm3(x), F), shift2, scale2).view(B, N, D)  # (B, N, D)
+        h = self.mlp(h)  # (B, N, D)
+        return torch.addcmul(_per_frame(x, F), gate2, _per_frame(h, F)).view(B, N, D)  # (B, N, D)
+
+
+class FinalLayer(nn.Module):
+    """adaLN (shift, scale per frame) + Linear to patch values."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        pt, ph, pw = cfg.patch
+        self.norm = nn.LayerNorm(cfg.dim, elementwise_affine=False, eps=1e-6)
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(cfg.dim, 2 * cfg.dim))
+        self.proj = nn.Linear(cfg.dim, cfg.latent_channels * pt * ph * pw)
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        B, N, D = x.shape
+        shift, scale = self.ada(c).unsqueeze(2).chunk(2, dim=-1)  # (B, F, 1, D) each
+        h = modulate(_per_frame(self.norm(x), c.shape[1]), shift, scale).view(B, N, D)  # (B, N, D)
+        return self.proj(h)  # (B, N, C*pt*ph*pw)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The model
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class DiT(nn.Module):
+    """model(x, t, cond) -> velocity, same shape as x. See the module docstring and DiTCond / DiTCache."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        self.cfg = cfg
+        pt, ph, pw = cfg.patch
+        d = cfg.dim
+        self.x_embed = nn.Linear(cfg.latent_channels * pt * ph * pw, d)
+        self.t_embed = TimestepEmbedder(d, cfg.freq_dim)
+        self.context_embed = nn.Parameter(torch.zeros(d))  # added (times mask) to clean context frames
+        self.action_embed = nn.Embedding(cfg.num_actions, d) if cfg.num_actions > 0 else None
+        self.null_text = nn.Parameter(torch.zeros(1, 1, cfg.text_dim))  # the "no text" token
+        self.text_proj = nn.Sequential(nn.Linear(cfg.text_dim, d), nn.GELU(approximate="tanh"), nn.Linear(d, d))
+        self.pool_proj = nn.Linear(cfg.text_dim, d)  # masked mean of text tokens -> conditioning vector
+        self.blocks = nn.ModuleList([DiTBlock(cfg) for _ in range(cfg.depth)])
+        self.final = FinalLayer(cfg)
+        self._rope_cache: dict[tuple, tuple[Tensor, Tensor]] = {}  # per grid shape, not saved
+        self._mask_cache: dict[tuple, Tensor] = {}
+        self.initialize_weights()
+
+    @classmethod
+    def from_config(cls, cfg: DiTConfig | str) -> DiT:
+        """Build from a DiTConfig or a PRESETS name."""
+        if isinstance(cfg, str):
+            if cfg not in PRESETS:
+                raise ValueError(f"unknown DiT preset {cfg!r}; choose one of {sorted(PRESETS)}")
+            cfg = PRESETS[cfg]
+        return cls(cfg)
+
+    def initialize_weights(self) -> None:
+        """Xavier for linear layers, N(0, 0.02) for embeddings; zero adaLN modulation and output (fresh DiT -> 0)."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        for w in (self.t_embed.mlp[0].weight, self.t_embed.mlp[2].weight, self.context_embed, self.null_text):
+            nn.init.normal_(w, std=0.02)
+        if self.action_embed is not None:
+            nn.init.normal_(self.action_embed.weight, std=0.02)
+        for lin in [b.ada[-1] for b in self.blocks] + [self.final.ada[-1], self.final.proj]:
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def new_cache(self) -> DiTCache:
+        """An empty KV cache for frame-by-frame generation (see DiTCache)."""
+        return DiTCache(layers=[KVCache() for _ in self.blocks])
+
+    # ---- input checks and conditioning ------------------------------------------------------------------------------
+
+    def _check(self, x: Tensor, t: Tensor, cond: DiTCond, cache: DiTCache | None) -> None:
+        cfg = self.cfg
+        if x.ndim != 5 or x.shape[1] != cfg.latent_channels:
+            raise ValueError(f"x must be (B, {cfg.latent_channels}, T, H, W), got {tuple(x.shape)}")
+        B, _, T, H, W = x.shape
+        if T % cfg.patch[0] or H % cfg.patch[1] or W % cfg.patch[2]:
+            raise ValueError(f"(T, H, W) = {(T, H, W)} must be divisible by the patch {cfg.patch}")
+        if t.shape not in ((B,), (B, T)):
+            raise ValueError(f"t must be (B,) = ({B},) or (B, T) = ({B}, {T}), got {tuple(t.shape)}")
+        if bool((t < 0).any()) or bool((t > 1).any()):
+            raise ValueError("t must lie in [0, 1] (t = 1 noise, t = 0 data)")
+        for name in ("mask", "actions"):
+            v = getattr(cond, name)
+            if v is not None and tuple(v.shape) != (B, T):
+                raise ValueError(f"cond.{name} must be (B, T) = ({B}, {T}), got {tuple(v.shape)}")
+        if cond.actions is not None:
+            if cfg.num_actions == 0:
+                raise ValueError("cond.actions given but the config has num_actions=0")
+            if cond.actions.dtype.is_floating_point or bool((cond.actions < 0).any()) or bool(
+                (cond.actions >= cfg.num_actions).any()
+            ):
+                raise ValueError(f"cond.actions must be integers in [0, {cfg.num_actions})")
+        if cond.text is not None:
+            if cond.text.ndim != 3 or cond.text.shape[0] != B or cond.text.shape[2] != cfg.text_dim:
+                raise ValueError(f"cond.text must be (B, L, {cfg.text_dim}) with B = {B}, got {tuple(cond.text.shape)}")
+            m = cond.text_mask
+            if m is not None:
+                if m.dtype != torch.bool or tuple(m.shape) != tuple(cond.text.shape[:2]):
+                    raise ValueError(f"cond.text_mask must be bool (B, L) = {tuple(cond.text.shape[:2])}")
+                if not bool(m.any(dim=1).all()):
+                    raise ValueError("cond.text_mask keeps no token for some sample; use drop_text or text=None")
+        if cond.drop_text is not None and tuple(cond.drop_text.shape) != (B,):
+            raise ValueError(f"cond.drop_text must be (B,) = ({B},), got {tuple(cond.drop_text.shape)}")
+        if cache is not None:
+            if not cfg.causal_time:
+                raise ValueError("a KV cache needs causal_time=True (otherwise past frames would see the future)")
+            if cache.grid is not None and cache.grid != (H, W):
+                raise ValueError(f"the cache holds {cache.grid[0]} x {cache.grid[1]} latent frames, got {H} x {W}")
+            if x.shape[0] != (cache.layers[0].k.shape[0] if cache.tokens else x.shape[0]):
+                raise ValueError(f"the cache holds batch {cache.layers[0].k.shape[0]}, got batch {x.shape[0]}")
+
+    def _frame_condition(self, t: Tensor, cond: DiTCond, B: int, T: int) -> Tensor:
+        """One conditioning vector per temporal patch (B, T / pt, D): the mean over its latent frames of
+        t_embed(t) + mask * context_embed + action_embed(action)."""
+        t = t[:, None].expand(B, T) if t.ndim == 1 else t  # (B, T)
+        c = self.t_embed(t)  # (B, T, D)
+        # no mask = all zeros, still in the graph: every parameter gets a gradient each step (DDP needs that)
+        m = torch.zeros(B, T, device=t.device) if cond.mask is None else cond.mask
+        c = c + m.to(c.dtype)[..., None] * self.context_embed  # (B, T, D)
+        if cond.actions is not None:
+            c = c + self.action_embed(cond.actions.long())  # (B, T, D)
+        return rearrange(c, "b (f pt) d -> b f pt d", pt=self.cfg.patch[0]).mean(2)  # (B, F, D)
+
+    def _text(self, cond: DiTCond, B: int) -> tuple[Tensor, Tensor | None, Tensor]:
+        """-> projected text tokens (B, L, D), key mask (B, L) | None, pooled text vector (B, D)."""
+        if cond.text is None:
+            text, mask = self.null_text.expand(B, 1, -1), None  # (B, 1, text_dim)
+        else:
+            text, mask = cond.text, cond.text_mask  # (B, L, text_dim), (B, L)
+            # dropped samples see the null token at every position (same attention output as one null token);
+            # without drop_text the where() still runs so that null_text always gets a (zero) gradient
+            drop = torch.zeros(B, dtype=torch.bool, device=text.device) if cond.drop_text is None else cond.drop_text
+            drop = drop.bool()  # (B,)
+            text = torch.where(drop[:, None, None], self.null_text.to(text.dtype), text)  # (B, L, text_dim)
+            mask = None if mask is None else mask | drop[:, None]  # (B, L)
+        if mask is None:
+            pooled = text.mean(dim=1)  # (B, text_dim)
+        else:
+            w = mask.to(text.dtype)[..., None]  # (B, L, 1)
+            pooled = (text * w).sum(dim=1) / w.sum(dim=1)  # (B, text_dim)
+        return self.text_proj(text), mask, self.pool_proj(pooled)
+
+    # ---- grid-dependent tensors, cached per shape -------------------------------------------------------------------
+
+    def _rope(self, F: int, Hp: int, Wp: int, t_start: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        key = (F, Hp, Wp, t_start, str(device))
+        rope = self._rope_cache.get(key)
+        if rope is None:
+            rope = rope_3d(F, Hp, Wp, self.cfg.head_dim, theta=self.cfg.rope_theta, t_start=t_start, device=device)
+            if len(self._rope_cache) > 64:
+                self._rope_cache.clear()
+            self._rope_cache[key] = rope  # (N, head_dim) x 2
+        return rope
+
+    def _causal_mask(self, F: int, S: int, t_start: int, device: torch.device) -> Tensor | None:
+        """Block-causal bool mask (N, N_past + N): a token sees every token of its own and earlier temporal patches."""
+        if not self.cfg.causal_time or F == 1:
+            return None  # a single new frame sees all cached frames and itself: no mask needed
+        key = (F, S, t_start, str(device))
+        mask = self._mask_cache.get(key)
+        if mask is None:
+            q_frame = torch.arange(t_start, t_start + F, device=device).repeat_interleave(S)  # (N,)
+            k_frame = torch.arange(t_start + F, device=device).repeat_interleave(S)  # (N_past + N,)
+            mask = k_frame[None, :] <= q_frame[:, None]  # (N, N_past + N)
+            if len(self._mask_cache) > 64:
+                self._mask_cache.clear()
+            self._mask_cache[key] = mask
+        return mask
+
+    # ---- forward ----------------------------------------------------------------------------------------------------
+
+    def forward(self, x: Tensor, t: Tensor, cond: DiTCond | None = None, cache: DiTCache | None = None) -> Tensor:
+        """x (B, C, T, H, W) latent video; t (B,) or (B, T) flow time per latent frame in [0, 1] -> velocity like x.
+
+        Noisy frames and clean context frames share the sequence (give context frames t = 0 and cond.mask = 1).
+        With patch t-size pt > 1, a token's conditioning is the mean of its pt frames' vectors and causality is per
+        temporal patch. With a cache, x holds only the new frames; see DiTCache.
+        """
+        cfg = self.cfg
+        cond = DiTCond() if cond is None else cond
+        self._check(x, t, cond, cache)
+        B, _, T, H, W = x.shape
+        pt, ph, pw = cfg.patch
+        F, Hp, Wp = T // pt, H // ph, W // pw
+
+        c = self._frame_condition(t, cond, B, T)  # (B, F, D)
+        text, text_mask, pooled = self._text(cond, B)  # (B, L, D), (B, L) | None, (B, D)
+        c = c + pooled[:, None, :]  # (B, F, D)
+
+        h = rearrange(x, "b c (f pt) (h ph) (w pw) -> b (f h w) (c pt ph pw)", pt=pt, ph=ph, pw=pw)  # (B, N, C*p)
+        h = self.x_embed(h).to(x.dtype)  # (B, N, D); the residual stream keeps x's dtype (float32 under autocast)
+
+        t_start = 0 if cache is None else cache.tokens // (Hp * Wp)  # cached temporal patches
+        if cache is not None and cache.write:
+            cache.grid = (H, W)
+        rope = self._rope(F, Hp, Wp, t_start, x.device)  # (N, head_dim) x 2
+        mask = self._causal_mask(F, Hp * Wp, t_start, x.device)  # (N, N_past + N) | None
+        use_ckpt = cfg.grad_checkpointing and self.training and torch.is_grad_enabled() and cache is None
+        for i, block in enumerate(self.blocks):
+            kv = None
+            if cache is not None:
+                kv = cache.layers[i]
+                kv.write = cache.write
+            if use_ckpt:
+                h = checkpoint(block, h, c, text, text_mask, rope, mask, use_reentrant=False)  # (B, N, D)
+            else:
+                h = block(h, c, text, text_mask, rope, mask, kv)  # (B, N, D)
+
+        out = self.final(h, c)  # (B, N, C*pt*ph*pw)
+        out = rearrange(out, "b (f h w) (c pt ph pw) -> b c (f pt) (h ph) (w pw)", f=F, h=Hp, w=Wp, pt=pt, ph=ph, pw=pw)
+        return out.to(x.dtype)  # (B, C, T, H, W)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def count_params(cfg: DiTConfig | str) -> int:
+    """Exact parameter count of a config or preset name, built on the meta device (no memory, no init cost)."""
+    with torch.device("meta"):
+        model = DiT.from_config(cfg)
+    return sum(p.numel() for p in model.parameters())
+
+
+def flops_per_token(cfg: DiTConfig, tokens: int, text_len: int = 0) -> float:
+    """Approximate forward multiply-adds x 2 per video token (linear layers + attention scores), for benchmarks."""
+    d, r = cfg.dim, cfg.mlp_ratio
+    linear = cfg.depth * (4 * d * d + 2 * d * d + 2 * r * d * d)  # self-attn qkv+proj, cross q+proj, MLP
+    attn = cfg.depth * 2 * d * (tokens + text_len)  # QK^T and AV
+    return 2.0 * (linear + attn + math.prod(cfg.patch) * cfg.latent_channels * d * 2)
