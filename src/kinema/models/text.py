@@ -170,8 +170,7 @@ class MiniLMEncoder:
 
     name = "all-MiniLM-L6-v2"
 
-    def __init__(self, model_dir: str | Path | None = None, *, max_length: int = 128, cache_size: int = 4096,
-                 batch_size: int = 64):
+    def __init__(self, model_dir: str | Path | None = None, *, max_length: int = 128, cache_size: int = 4096):
         from safetensors.torch import load_file
         from tokenizers import Tokenizer
 
@@ -187,7 +186,7 @@ class MiniLMEncoder:
                               hf["intermediate_size"], hf["max_position_embeddings"], hf["type_vocab_size"],
                               hf["layer_norm_eps"])
         self.dim = self.cfg.dim
-        self.max_length, self.cache_size, self.batch_size = max_length, cache_size, batch_size
+        self.max_length, self.cache_size = max_length, cache_size
         model = BertEncoder(self.cfg)  # (building on the meta device would skip the random init, but costs ~1 s once)
         model.load_state_dict(bert_state_from_hf(load_file(str(d / "model.safetensors")), self.cfg.layers),
                               strict=True, assign=True)
@@ -206,8 +205,8 @@ class MiniLMEncoder:
         with self._lock:  # snapshot the hits: another thread may evict them while we run the model
             found = {p: self._cache[p] for p in prompts if p in self._cache}
         missing = list(dict.fromkeys(p for p in prompts if p not in found))
-        for i in range(0, len(missing), self.batch_size):
-            found.update(self._encode_uncached(missing[i:i + self.batch_size]))
+        for p in missing:  # one prompt per forward: an embedding never depends on its batch-mates' padding, so a
+            found.update(self._encode_uncached([p]))  # run gives the same numbers whatever the cache held (resume)
         with self._lock:
             for p in prompts:
                 self._remember(p, found[p])  # inserts or refreshes: the last use is the most recent

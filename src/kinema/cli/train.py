@@ -1,0 +1,85 @@
+"""`kinema train vae|dit` and `kinema export`: the training recipes from the command line.
+
+Every TrainConfig and DataConfig field has a flag; the whole config is saved in the run directory and every checkpoint.
+Runs under torchrun unchanged: `torchrun --nproc_per_node 2 -m kinema train dit ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the video VAE or the DiT on the worlds or a folder of videos")
+    p.add_argument("model", choices=("vae", "dit"), help="what to train (train a VAE first; the DiT works on its latents)")
+    p.add_argument("--preset", default="tiny", help="model size preset (see kinema.models.vae/dit PRESETS)")
+    p.add_argument("--world", default="physics", dest="source",
+                   help="training data: comma-separated worlds (physics, scenes/ramp_roll, explore, ...) or a folder "
+                        "of videos/images with captions")
+    p.add_argument("--vae", default=None, help="dit only: the VAE run or model directory whose latents it learns")
+    p.add_argument("--out", default=None, help="run directory (default runs/<model>-<preset>)")
+    p.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
+    p.add_argument("--steps", type=int, default=1000, help="optimizer steps in the whole run")
+    p.add_argument("--batch-size", type=int, default=8, help="global batch (all processes and micro-batches)")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step on each process")
+    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
+    p.add_argument("--warmup", type=int, default=None, help="warmup steps (default: min(100, steps/10))")
+    p.add_argument("--ema", type=float, default=0.999, help="EMA decay (0 = off)")
+    p.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="bf16 autocast or plain fp32")
+    p.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
+    p.add_argument("--size", action="append", default=None, metavar="WxH",
+                   help="training size bucket, repeatable (default 64x64)")
+    p.add_argument("--frames", action="append", type=int, default=None,
+                   help="frame-count bucket, repeatable (default 17; 1 = images)")
+    p.add_argument("--fps", type=float, default=10.0, help="training frame rate")
+    p.add_argument("--num-videos", type=int, default=0, help="fixed training set size (0 = a new clip every sample)")
+    p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps")
+    p.add_argument("--keep-last", type=int, default=3, help="checkpoints to keep")
+    p.add_argument("--log-every", type=int, default=10, help="metrics line every N steps")
+    p.add_argument("--sample-every", type=int, default=0, help="write a sample video every N steps (0 = never)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data order, noise and initialisation")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--fsdp", action="store_true", help="FSDP2 sharding instead of DDP under torchrun")
+    p.set_defaults(run=run)
+
+    e = sub.add_parser("export", help="bundle a trained DiT run (and its VAE) into a bf16 model directory")
+    e.add_argument("run_dir", help="the DiT run directory")
+    e.add_argument("-o", "--out", required=True, help="model directory to write")
+    e.add_argument("--name", default=None, help="model name recorded in config.json (default: the folder's name)")
+    e.set_defaults(run=run_export)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kinema.train import TrainConfig
+    from kinema.train.data import DataConfig
+    from kinema.train.recipes import build_dit_run, build_vae_run
+
+    data_cfg = DataConfig(source=args.source, sizes=tuple(args.size or ("64x64",)),
+                          frames=tuple(args.frames or (17,)), fps=args.fps, num_videos=args.num_videos)
+    out = args.out or f"runs/{args.model}-{args.preset}"
+    warmup = args.warmup if args.warmup is not None else max(1, min(100, args.steps // 10))
+    train_cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
+                            warmup_steps=warmup, ema_decay=args.ema, precision=args.precision,
+                            grad_checkpointing=args.grad_checkpointing, ckpt_every=args.ckpt_every,
+                            keep_last=args.keep_last, log_every=args.log_every, sample_every=args.sample_every,
+                            seed=args.seed, out_dir=out, compile=args.compile, fsdp=args.fsdp)
+    if args.model == "vae":
+        trainer = build_vae_run(args.preset, data_cfg, train_cfg, resume=args.resume)
+    else:
+        if not args.vae:
+            raise ValueError("kinema train dit needs --vae RUN_OR_MODEL_DIR (train one with: kinema train vae ...)")
+        trainer = build_dit_run(args.preset, args.vae, data_cfg, train_cfg, resume=args.resume)
+    trainer.fit()
+    from kinema.train import is_main
+
+    if is_main():
+        print(f"run directory: {out} (config.json, metrics.jsonl, loss.png, checkpoints)")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from kinema.train.export import export_pipeline
+
+    out = export_pipeline(args.run_dir, args.out, name=args.name)
+    print(f"wrote {out}")
+    return 0

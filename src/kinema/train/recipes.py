@@ -1,0 +1,284 @@
+"""The two training recipes, `kinema train vae` and `kinema train dit`: model + objective + data + trainer.
+
+Run directories (what the trainer writes; `config.json` is the full run config):
+    VAE run: {"kind": "vae", "model": VAEConfig, "data": DataConfig, "train": TrainConfig}
+    DiT run: {"kind": "dit", "model": DiTConfig, "vae": VAEConfig (with latent statistics), "vae_source": path,
+              "text_encoder": spec, "flow": FlowConfig, "data": DataConfig, "train": TrainConfig}
+
+DiT objective (rectified flow, t = 1 noise, t = 0 data; see kinema.flow): every sample draws, from its own seed,
+its noise, a logit-normal time shifted for its token count, a conditioning mode and whether its caption is dropped
+(classifier-free guidance). Modes are what one model needs for every capability: text-to-video (no context),
+image-to-video (first latent frame clean), forward and backward extension (first or last frames clean) and
+connection/interpolation (both ends clean). Clean context frames get t = 0 and mask = 1, and carry no loss.
+
+References: Liu et al. 2022 (rectified flow); Esser et al. 2024 (SD3: logit-normal t, resolution shift);
+Ho & Salimans 2022 (classifier-free guidance); Chen et al. 2024 (Diffusion Forcing: per-frame times).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from kinema.flow.path import interpolate, target_velocity
+from kinema.flow.timesteps import apply_shift, logit_normal, shift_for
+from kinema.train.data import DataConfig, make_data
+from kinema.train.trainer import per_sample_generators
+
+MODES = ("t2v", "i2v", "extend", "extend_back", "connect")
+
+
+@dataclass
+class FlowConfig:
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    shift_base_tokens: int = 256  # time shift = sqrt(tokens / base): more tokens -> more time near noise
+    text_dropout: float = 0.1  # probability a caption is replaced by the null text (for guidance)
+    mode_probs: tuple[float, ...] = (0.4, 0.2, 0.15, 0.1, 0.15)  # over MODES
+    max_context: int = 2  # latent frames kept clean by the extension modes
+
+    def __post_init__(self) -> None:
+        self.mode_probs = tuple(float(p) for p in self.mode_probs)
+        if len(self.mode_probs) != len(MODES) or abs(sum(self.mode_probs) - 1) > 1e-6 or min(self.mode_probs) < 0:
+            raise ValueError(f"mode_probs must be {len(MODES)} probabilities summing to 1 over {MODES}")
+        if not 0 <= self.text_dropout <= 1:
+            raise ValueError(f"text_dropout must be in [0, 1], got {self.text_dropout}")
+
+
+def context_mask(mode: str, frames: int, n_context: int) -> torch.Tensor:
+    """(T,) float: 1 where latent frame is clean context. A 1-latent-frame clip is always text-to-image."""
+    m = torch.zeros(frames)
+    if frames < 2 or mode == "t2v":
+        return m
+    k = max(1, min(n_context, frames - 1))
+    if mode == "i2v":
+        m[0] = 1
+    elif mode == "extend":
+        m[:k] = 1
+    elif mode == "extend_back":
+        m[-k:] = 1
+    elif mode == "connect":
+        if frames >= 3:
+            m[0] = m[-1] = 1
+        else:
+            m[0] = 1
+    else:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+    return m
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Loading models from run directories or exported model directories
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not (p / "config.json").is_file():
+        raise FileNotFoundError(f"{p} holds no config.json (not a kinema run or model directory)")
+    return json.loads((p / "config.json").read_text(encoding="utf-8"))
+
+
+def run_weights(run_dir: str | Path) -> dict[str, torch.Tensor]:
+    """The EMA weights (or the raw ones when EMA was off) of a run directory's latest checkpoint."""
+    from kinema.train.checkpoint import latest_checkpoint
+
+    ckpt = latest_checkpoint(Path(run_dir))
+    if ckpt is None:
+        raise FileNotFoundError(f"{run_dir} holds no checkpoint yet")
+    f = ckpt / "ema.safetensors"
+    return load_file(str(f if f.is_file() else ckpt / "model.safetensors"))
+
+
+def load_vae(path: str | Path, *, cfg_override: dict | None = None):
+    """A CausalVAE from a VAE run directory or an exported model directory (vae.safetensors), in eval mode, fp32."""
+    from kinema.models.vae import CausalVAE, VAEConfig
+
+    p = Path(path)
+    conf = read_config(p)
+    if conf.get("kind") == "vae":
+        cfg_dict, weights = conf["model"], run_weights(p)
+    elif (p / "vae.safetensors").is_file():
+        cfg_dict, weights = conf["vae"], load_file(str(p / "vae.safetensors"))
+    else:
+        raise ValueError(f"{p} is neither a VAE run directory nor a model directory with vae.safetensors")
+    vae = CausalVAE(VAEConfig(**{**cfg_dict, **(cfg_override or {})}))
+    vae.load_state_dict({k: v.float() for k, v in weights.items()})
+    return vae.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def encode_latents(vae, video: torch.Tensor) -> torch.Tensor:
+    """Video (B, 3, T, H, W) in [-1, 1] -> normalised latent mean (B, C, t, h, w), in fp32 (no autocast)."""
+    with torch.autocast(video.device.type, enabled=False):
+        mean, _ = vae.encode(video.float())  # (B, C, t, h, w)
+        return vae.normalize(mean)
+
+
+@torch.no_grad()
+def fit_latent_stats(vae, data, batches: int = 4) -> None:
+    """Set the VAE's per-channel latent shift/scale from a few training batches (DiT latents ~ N(0, 1))."""
+    zs = []
+    for step in range(batches):
+        video = data.batch(step, 0, 1)["video"]
+        with torch.autocast("cpu", enabled=False):
+            zs.append(vae.encode(video.float())[0].flatten(2).transpose(1, 2).reshape(-1, vae.cfg.latent_channels))
+    z = torch.cat(zs)  # (N, C)
+    vae.set_latent_stats(z.T[None, :, :, None, None])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Objectives
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class VAEObjective:
+    def __init__(self, kl_weight: float = 1e-4, edge_weight: float = 0.0) -> None:
+        self.kl_weight, self.edge_weight = kl_weight, edge_weight
+
+    def __call__(self, model, batch, generator):
+        from kinema.models.vae import vae_loss
+
+        video = batch["video"]  # (B, 3, T, H, W)
+        loss, metrics = vae_loss(model, video, generator, kl_weight=self.kl_weight, edge_weight=self.edge_weight)
+        metrics.pop("loss", None)
+        return loss, metrics, int(video[:, 0].numel())  # tokens = pixels x frames
+
+
+class DiTObjective:
+    """Flow-matching loss of a DiT on VAE latents of the batch's videos, conditioned on their captions."""
+
+    def __init__(self, vae, text_encoder, flow: FlowConfig, patch: tuple[int, int, int]) -> None:
+        self.vae, self.text, self.flow, self.patch = vae, text_encoder, flow, patch
+
+    def __call__(self, model, batch, generator):
+        from kinema.models.dit import DiTCond
+
+        z = encode_latents(self.vae, batch["video"])  # (B, C, T, H, W)
+        B, C, T, H, W = z.shape
+        with torch.autocast(z.device.type, enabled=False):
+            emb = self.text.encode(list(batch["caption"]))
+        tokens = (T // self.patch[0]) * (H // self.patch[1]) * (W // self.patch[2])
+        shift = shift_for(tokens, self.flow.shift_base_tokens)
+        eps, t, mask, drop = [], [], [], []
+        probs = torch.tensor(self.flow.mode_probs)
+        for g in per_sample_generators(batch["seed"], z.device):
+            eps.append(torch.randn(z.shape[1:], generator=g))  # (C, T, H, W)
+            t.append(apply_shift(logit_normal((1,), g, self.flow.logit_mean, self.flow.logit_std), shift))
+            mode = MODES[int(torch.multinomial(probs, 1, generator=g))]
+            n_ctx = 1 + int(torch.randint(self.flow.max_context, (1,), generator=g))
+            mask.append(context_mask(mode, T, n_ctx))
+            drop.append(bool(torch.rand((), generator=g) < self.flow.text_dropout))
+        eps = torch.stack(eps)  # (B, C, T, H, W)
+        mask = torch.stack(mask)  # (B, T)
+        t_frames = torch.cat(t)[:, None] * (1 - mask)  # (B, T): context frames are clean (t = 0)
+        x_t = interpolate(z, eps, t_frames)  # (B, C, T, H, W)
+        cond = DiTCond(text=emb.tokens, text_mask=emb.mask, mask=mask, drop_text=torch.tensor(drop))
+        v = model(x_t, t_frames, cond).float()  # (B, C, T, H, W)
+        w = (1 - mask)[:, None, :, None, None].expand_as(v)  # (B, C, T, H, W): no loss on context frames
+        err = (v - target_velocity(z, eps)).square() * w  # (B, C, T, H, W)
+        # mean per sample, then over samples: equal shards on any number of processes average to the global loss
+        loss = (err.flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1.0)).mean()
+        metrics = {"t_mean": float(torch.cat(t).mean()), "context_frac": float(mask.mean())}
+        return loss, metrics, B * tokens
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Sample hooks (called every sample_every steps with the EMA weights)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def vae_sample_fn(data):
+    def fn(model, step: int, out_dir: Path) -> None:
+        from kinema.video import write_video
+
+        video = data.batch(0, 0, 1)["video"][:1]  # (1, 3, T, H, W)
+        with torch.no_grad():
+            recon = model(video)[0].clamp(-1, 1)
+        both = torch.cat([video, recon], dim=-1)[0]  # (3, T, H, 2W): input | reconstruction
+        frames = ((both.permute(1, 2, 3, 0) + 1) * 127.5).round().to(torch.uint8).numpy()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_video(out_dir / f"recon-{step:06d}.mp4", frames, data.cfg.fps, metadata={"step": step})
+    return fn
+
+
+def dit_sample_fn(vae, text_encoder, data_cfg: DataConfig, flow: FlowConfig, prompt: str):
+    def fn(model, step: int, out_dir: Path) -> None:
+        from kinema.pipeline import Pipeline
+
+        pipe = Pipeline(vae=vae, dit=model, text_encoder=text_encoder, flow=flow, data=data_cfg)
+        f, h, w = data_cfg.buckets()[0]
+        out = pipe.generate(prompt, frames=f, size=(w, h), fps=data_cfg.fps, seed=0, steps=16, guidance=3.0)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out.save(out_dir / f"sample-{step:06d}.mp4")
+    return fn
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Building runs
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def build_vae_run(preset: str, data_cfg: DataConfig, train_cfg, *, resume: bool = False, kl_weight: float = 1e-4):
+    from kinema.models.vae import PRESETS, CausalVAE
+    from kinema.train.trainer import Trainer
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown VAE preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    cfg = PRESETS[preset]
+    _check_frames(data_cfg, cfg.time_down, cfg.space_down)
+    model = CausalVAE(cfg, generator=torch.Generator().manual_seed(train_cfg.seed))
+    data = make_data(data_cfg, train_cfg.batch_size, train_cfg.seed)
+    run_config = {"kind": "vae", "preset": preset, "model": asdict(cfg), "data": data_cfg.to_dict(),
+                  "objective": {"kl_weight": kl_weight}}
+    return Trainer(model, VAEObjective(kl_weight), data, train_cfg, run_config=run_config,
+                   sample_fn=vae_sample_fn(data), resume=resume)
+
+
+def build_dit_run(preset: str, vae_path: str | Path, data_cfg: DataConfig, train_cfg, *, resume: bool = False,
+                  text_encoder: str = "minilm+zh", flow: FlowConfig | None = None,
+                  sample_prompt: str = "a red ball moves right"):
+    from dataclasses import replace
+
+    from kinema.models.dit import PRESETS, DiT
+    from kinema.models.text import load_text_encoder
+    from kinema.train.trainer import Trainer
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown DiT preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    flow = flow or FlowConfig()
+    vae = load_vae(vae_path)
+    _check_frames(data_cfg, vae.cfg.time_down, vae.cfg.space_down)
+    data = make_data(data_cfg, train_cfg.batch_size, train_cfg.seed)
+    if resume and (Path(train_cfg.out_dir) / "config.json").is_file():
+        stats = read_config(train_cfg.out_dir)["vae"]  # the statistics the run started with
+        vae.cfg = replace(vae.cfg, latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"])
+    else:
+        fit_latent_stats(vae, data)
+    cfg = replace(PRESETS[preset], latent_channels=vae.cfg.latent_channels,
+                  grad_checkpointing=train_cfg.grad_checkpointing)
+    with torch.random.fork_rng(devices=[]):  # initialisation from the run seed; the caller's RNG state is restored
+        torch.manual_seed(train_cfg.seed)
+        model = DiT(cfg)
+    text = load_text_encoder(text_encoder)
+    run_config = {"kind": "dit", "preset": preset, "model": asdict(cfg), "vae": asdict(vae.cfg),
+                  "vae_source": str(Path(vae_path).resolve()), "text_encoder": text_encoder, "flow": asdict(flow),
+                  "data": data_cfg.to_dict()}
+    return Trainer(model, DiTObjective(vae, text, flow, cfg.patch), data, train_cfg, run_config=run_config,
+                   sample_fn=dit_sample_fn(vae, text, data_cfg, flow, sample_prompt), resume=resume)
+
+
+def _check_frames(data_cfg: DataConfig, time_down: int, space_down: int) -> None:
+    for f, h, w in data_cfg.buckets():
+        if (f - 1) % time_down:
+            raise ValueError(f"--frames {f} does not fit this VAE: frame counts must be 1 + {time_down}k "
+                             f"(e.g. {', '.join(str(1 + time_down * k) for k in range(4))})")
+        if h % space_down or w % space_down:
+            raise ValueError(f"--size {w}x{h} does not fit this VAE: width and height must be multiples of "
+                             f"{space_down}")
+

@@ -1,0 +1,137 @@
+"""The training recipes end to end on the tiny presets: data contract, VAE and DiT runs, resume, generate, export."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kinema.cli import main
+from kinema.train.data import EVAL_SEED_START, DataConfig, WorldData
+from kinema.train.recipes import MODES, context_mask
+from kinema.video import probe, write_video
+
+TINY = ["--size", "16x16", "--frames", "5", "--batch-size", "2", "--log-every", "1"]
+
+
+def losses(run: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("vae") / "run"
+    assert main(["train", "vae", "--preset", "tiny", "--steps", "2", "--out", str(run), *TINY]) == 0
+    return run
+
+
+def test_context_masks():
+    assert context_mask("t2v", 5, 2).tolist() == [0, 0, 0, 0, 0]
+    assert context_mask("i2v", 5, 2).tolist() == [1, 0, 0, 0, 0]
+    assert context_mask("extend", 5, 2).tolist() == [1, 1, 0, 0, 0]
+    assert context_mask("extend_back", 5, 2).tolist() == [0, 0, 0, 1, 1]
+    assert context_mask("connect", 5, 2).tolist() == [1, 0, 0, 0, 1]
+    for mode in MODES:  # an image (1 latent frame) is always generated from text alone
+        assert context_mask(mode, 1, 2).tolist() == [0]
+
+
+def test_world_data_contract():
+    cfg = DataConfig(source="physics,scenes", sizes=("16x16", "24x16"), frames=(1, 5))
+    data = WorldData(cfg=cfg, batch_size=4, seed=3)
+    full = data.batch(7, 0, 1)
+    halves = [data.batch(7, r, 2) for r in range(2)]
+    assert torch.equal(full["video"], torch.cat([h["video"] for h in halves]))  # shards tile the global batch
+    assert full["caption"] == halves[0]["caption"] + halves[1]["caption"]
+    assert torch.equal(full["video"], WorldData(cfg=cfg, batch_size=4, seed=3).batch(7, 0, 1)["video"])
+    assert full["video"].min() >= -1 and full["video"].max() <= 1
+    shapes = {tuple(data.batch(s, 0, 1)["video"].shape[2:]) for s in range(12)}
+    assert len(shapes) > 1  # variable sizes across steps, one size within a batch
+    assert all(data.clip(i)[1] < EVAL_SEED_START for i in range(0, 10 ** 9, 10 ** 7))
+    with pytest.raises(ValueError, match="unknown world"):
+        WorldData(cfg=DataConfig(source="nowhere"), batch_size=1)
+
+
+def test_dit_run_resumes_exactly_and_generates(tmp_path, vae_run):
+    args = ["train", "dit", "--preset", "tiny", "--vae", str(vae_run), "--precision", "fp32", *TINY]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main([*args, "--steps", "4", "--out", str(straight)]) == 0
+    assert main([*args, "--steps", "4", "--out", str(split), "--ckpt-every", "2"]) == 0
+    # simulate an interruption after step 2: drop the last checkpoint and continue from step 2
+    import shutil
+    shutil.rmtree(split / "ckpt-000004")
+    assert main([*args, "--steps", "4", "--out", str(split), "--ckpt-every", "2", "--resume"]) == 0
+    assert losses(split) == losses(straight)  # identical next losses after resume
+
+    out = tmp_path / "gen.mp4"
+    assert main(["generate", "a red ball moves right", "--model", str(straight), "-o", str(out), "--frames", "5",
+                 "--size", "16x16", "--steps", "2"]) == 0
+    info = probe(out)
+    assert (info["width"], info["height"], info["frames"], info["codec"]) == (16, 16, 5, "h264")
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["prompt"] == "a red ball moves right" and meta["seed"] == 0 and meta["steps"] == 2
+
+    model = tmp_path / "model"
+    assert main(["export", str(straight), "-o", str(model), "--name", "tiny-test"]) == 0
+    from safetensors.torch import load_file
+    assert all(v.dtype == torch.bfloat16 for v in load_file(str(model / "dit.safetensors")).values())
+    from kinema.pipeline import Pipeline
+    pipe = Pipeline.from_pretrained(model)
+    a = pipe.generate("两个球相撞", frames=1, size=(16, 16), steps=2, seed=5)
+    b = pipe.generate("两个球相撞", frames=1, size=(16, 16), steps=2, seed=5)
+    assert a.video.shape == (1, 16, 16, 3) and np.array_equal(a.video, b.video)  # same seed, same image
+    assert a.metadata["prompt_as_encoded"].lower().startswith("two balls")
+    with pytest.raises(ValueError, match="frames must be 1 \\+ 4k"):
+        pipe.generate("x", frames=4, size=(16, 16))
+    with pytest.raises(ValueError, match="multiple of"):
+        pipe.generate("x", frames=1, size=(18, 16))
+
+
+def test_train_on_a_folder_of_user_videos(tmp_path):
+    from kinema.worlds import render
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(4):
+        s = render("physics/uniform", seed=i, frames=8, width=24, height=16)
+        write_video(folder / f"clip{i}.mp4", s.video, 10.0)
+        (folder / f"clip{i}.txt").write_text(s.caption["en"]["short"])
+    (folder / "broken.mp4").write_bytes(b"not a video")
+    run = tmp_path / "run"
+    with pytest.warns(UserWarning, match="broken.mp4"):
+        assert main(["train", "vae", "--preset", "tiny", "--world", str(folder), "--steps", "2", "--out", str(run),
+                     "--size", "24x16", "--frames", "5", "--batch-size", "2", "--log-every", "1"]) == 0
+    assert len(losses(run)) == 2
+
+
+def test_bad_train_arguments_are_one_line(tmp_path, capsys, vae_run):
+    assert main(["train", "dit", "--preset", "tiny", "--out", str(tmp_path / "r")]) == 2
+    assert "--vae" in capsys.readouterr().err
+    assert main(["train", "vae", "--preset", "nope", "--out", str(tmp_path / "r")]) == 2
+    assert "unknown VAE preset" in capsys.readouterr().err
+    assert main(["train", "vae", "--preset", "tiny", "--frames", "4", "--out", str(tmp_path / "r")]) == 2
+    assert "1 + 4k" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_torchrun_two_processes_match_one(tmp_path, vae_run):
+    """`torchrun --nproc_per_node 2 -m kinema train dit` (gloo on CPU) gives the 1-process losses."""
+    args = ["train", "dit", "--preset", "tiny", "--vae", str(vae_run), "--precision", "fp32", "--steps", "2", *TINY]
+    one = tmp_path / "one"
+    assert main([*args, "--out", str(one)]) == 0
+    two = tmp_path / "two"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+           "-m", "kinema", *args, "--out", str(two)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    np.testing.assert_allclose(losses(two), losses(one), rtol=0, atol=1e-5)
