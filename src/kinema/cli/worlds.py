@@ -40,6 +40,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pv.add_argument("--seed", type=int, default=0, help="first seed; samples use seed, seed+1, ...")
     pv.set_defaults(run=run_preview)
 
+    fl = wsub.add_parser("floors", help="Phyworld ground-truth parse floors of the physics world (Markdown table)")
+    fl.add_argument("-n", type=int, default=32, help="clips per scenario and size (evaluation seeds)")
+    fl.add_argument("--size", type=parse_size, action="append", default=None,
+                    help="WIDTHxHEIGHT, repeatable (default 64x64 and 128x128)")
+    fl.add_argument("--ood", action="store_true", help="out-of-distribution parameter ranges")
+    fl.set_defaults(run=run_floors)
+
 
 def run_list(args: argparse.Namespace) -> int:
     from kinema.worlds import WORLDS, world_module
@@ -98,4 +105,25 @@ def run_preview(args: argparse.Namespace) -> int:
     sheet = contact_sheet(cells, cols=args.frames, labels=labels)
     out = write_video(args.out, np.asarray(sheet)[None], 1.0, metadata={"world": args.name, "seeds": args.n})
     print(f"wrote {out} ({args.n} samples x {args.frames} frames)")
+    return 0
+
+
+def run_floors(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from kinema.eval.parse import parse_floor
+    from kinema.worlds.physics import SCENARIOS
+
+    sizes = args.size or [(64, 64), (128, 128)]
+    cells = {}
+    with tqdm(total=len(sizes) * len(SCENARIOS), desc="floors", leave=False) as bar:
+        for w, h in sizes:
+            for s in SCENARIOS:
+                cells[s, w, h] = parse_floor(s, width=w, height=h, n=args.n, ood=args.ood)
+                bar.update(1)
+    split = "OOD" if args.ood else "ID"
+    print("| scenario | " + " | ".join(f"{split} {w}x{h}" for w, h in sizes) + " |")
+    print("|---|" + "---|" * len(sizes))
+    for s in SCENARIOS:
+        print(f"| {s} | " + " | ".join(f"{cells[s, w, h]:.4f}" for w, h in sizes) + " |")
     return 0
