@@ -91,7 +91,7 @@ def rope_split(head_dim: int) -> tuple[int, int, int]:
 
 def _axis_angles(pos: Tensor, d: int, theta: float) -> Tensor:
     """Rotation angles of one axis: positions (N,) -> (N, d // 2)."""
-    freqs = theta ** (-torch.arange(0, d, 2, device=pos.device, dtype=torch.float64) / d)  # (d/2,)
+    freqs = theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)  # (d/2,)
     return (pos.double()[:, None] * freqs[None]).float()  # (N, d/2)
 
 
@@ -110,12 +110,13 @@ def rope_3d(
     Channel i is paired with channel i + head_dim/2 and both get the same angle, so cos = [c, c]; sin = [-s, s]
     carries the sign of the rotation, which makes apply_rope two multiplies. Positions are real numbers
     (t_start + i, j, k): any grid works and a chunk of frames can continue a cached sequence (t_start = number of
-    cached frames). Only position differences reach q.k.
+    cached frames). Only position differences reach q.k. Angles are computed in float64 on the CPU (MPS has no
+    float64), then stored as float32 on `device`.
     """
     d_t, d_h, d_w = rope_split(head_dim)
-    tt = torch.arange(T, device=device, dtype=torch.float64) + t_start  # (T,)
-    hh = torch.arange(H, device=device, dtype=torch.float64)  # (H,)
-    ww = torch.arange(W, device=device, dtype=torch.float64)  # (W,)
+    tt = torch.arange(T, dtype=torch.float64) + t_start  # (T,)
+    hh = torch.arange(H, dtype=torch.float64)  # (H,)
+    ww = torch.arange(W, dtype=torch.float64)  # (W,)
     gt, gh, gw = torch.meshgrid(tt, hh, ww, indexing="ij")  # (T, H, W) each
     angles = torch.cat(
         [
@@ -126,13 +127,14 @@ def rope_3d(
         dim=-1,
     )  # (N, head_dim/2)
     cos, sin = torch.cos(angles), torch.sin(angles)  # (N, head_dim/2) each
-    return torch.cat([cos, cos], dim=-1), torch.cat([-sin, sin], dim=-1)  # (N, head_dim) each
+    cos, sin = torch.cat([cos, cos], dim=-1), torch.cat([-sin, sin], dim=-1)  # (N, head_dim) each
+    return cos.to(device), sin.to(device)
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """Rotate channel pairs (i, i + head_dim/2) of x (B, heads, N, head_dim) by rope_3d's angles, cos/sin (N, hd).
 
-    [x1, x2] -> [x1 c - x2 s, x2 c + x1 s], computed in x's dtype (the angles themselves are exact float32).
+    [x1, x2] -> [x1 c - x2 s, x2 c + x1 s], computed in x's dtype (cos/sin are cast to it).
     """
     swapped = x.unflatten(-1, (2, -1)).flip(-2).flatten(-2)  # (B, h, N, hd): [x2, x1]
     return torch.addcmul(x * cos.to(x.dtype), swapped, sin.to(x.dtype))  # (B, h, N, hd)
