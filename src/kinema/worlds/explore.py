@@ -46,8 +46,8 @@ import numpy as np
 
 from kinema.worlds import explore_caption, raycast
 from kinema.worlds.base import PALETTE, Sample, check_size, rng_for
-from kinema.worlds.explore_caption import (AMOUNT_WORDS, COLORS_ZH, EXTRA_WORDS, FLOOR_WORDS, NEUTRAL_ZH,  # noqa: F401
-                                           SCENE_WORDS, THING_WORDS)  # re-exported: the captions' words
+from kinema.worlds.explore_caption import (AMOUNT_WORDS, COLORS_ZH, EXTRA_WORDS, FLOOR_WORDS, GLOSSARY,  # noqa: F401
+                                           NEUTRAL_ZH, SCENE_WORDS, THING_WORDS)  # re-exported: the captions' words
 
 SCENARIOS = ("gallery", "garden", "street")
 

@@ -5,7 +5,7 @@
     caption("gallery", world.style, {"painting"}, world.facing(world.start_pose()), [(ACTIONS["W"], 1.2)])
 
 Every English and Chinese word the captions use lives in the dicts below (the actions' own words are in
-`explore.ACTIONS`).
+`explore.ACTIONS`). `GLOSSARY` says how the Chinese ones read back in English (kinema.models.glossary).
 """
 
 from __future__ import annotations
@@ -50,6 +50,25 @@ THING_WORDS = {   # what the camera faces: (English, Chinese), "{}" gets the col
     "painting": ("a {} painting", "一幅{}的画"), "pillar": ("a {} pillar", "一根{}的柱子"),
     "wall": ("a {} wall", "一面{}的墙"), "hedge": ("a hedge", "一道树篱"), "tree": ("a tree", "一棵树"),
     "house": ("a {} house", "一栋{}的房子"), "door": ("a {} door", "一扇{}的门"),
+}
+
+# zh -> (english, role): the table kinema.models.glossary.ZhGlossary.from_worlds() reads Chinese prompts with (roles
+# as defined there). The floors, colours and amounts come from the dicts above; the nouns, measure words and links of
+# SCENE_WORDS, THING_WORDS and the caption's sentences are listed. The actions (向前走, 向左转, ...) it composes.
+GLOSSARY: dict[str, tuple[str, str]] = {
+    **{zh: (en.removeprefix("a "), "noun" if en.startswith("a ") else "mass") for en, zh in FLOOR_WORDS.values()},
+    **{zh: (en, "adj") for en, zh in NEUTRAL_ZH.items()},
+    **{zh.replace("{}", ""): (en, "unit") for en, zh in AMOUNT_WORDS.values()},  # 0.5秒: "for 0.5 s"
+    "展厅": ("exhibition hall", "noun"), "墙壁": ("wall", "noun"), "墙": ("wall", "noun"), "画作": ("painting", "noun"),
+    "画": ("painting", "noun"), "柱子": ("pillar", "noun"), "花园": ("garden", "noun"), "天空": ("sky", "noun"),
+    "花朵": ("flower", "noun"), "花坛": ("flower bed", "noun"), "树篱": ("hedge", "noun"), "树木": ("tree", "noun"),
+    "树": ("tree", "noun"), "老城街道": ("old-town street", "noun"), "房屋": ("house", "noun"),
+    "房子": ("house", "noun"), "门": ("door", "noun"), "百叶窗": ("shutter", "noun"), "地面": ("floor", "noun"),
+    "鹅卵石": ("cobblestone", "noun"), "第一人称画面": ("first-person view", "noun"),
+    **{mw: ("", "mw") for mw in "幅根面道棵栋扇"},
+    **{zh: ("with", "prep") for zh in ("挂着", "立着", "铺着", "开着", "配着")},  # 挂着红色画作的展厅: the hall with ...
+    "环绕": ("all around", "adv"), "第一人称漫步于": ("a first-person walk through", "word"),
+    "起初正对着": ("start facing", "verb"), "正对着": ("facing", "word"), "继续探索": ("keep exploring", "verb"),
 }
 # ----------------------------------------------------------------------------------------------------------------------
 # Captions

@@ -34,9 +34,9 @@ import pymunk
 
 from kinema.worlds.base import PALETTE, Sample, check_size, rng_for
 from kinema.worlds.raster import Canvas, area_samples, to_world
-from kinema.worlds.scenes_caption import (GLUE, GLUE_EN, GLUE_ZH, KIND_EN, KIND_ZH, NEUTRAL_ZH, NUM_ZH,  # noqa: F401
-                                          PLACE_EN, PLACE_ZH, PRIORITY, SOLO_VERBS, TIMES_EN, TIMES_ZH, VERB_EN,
-                                          VERB_ZH, caption)  # re-exported: the captions and their words
+from kinema.worlds.scenes_caption import (GLOSSARY, GLUE, GLUE_EN, GLUE_ZH, KIND_EN, KIND_ZH,  # noqa: F401
+                                          NEUTRAL_ZH, NUM_ZH, PLACE_EN, PLACE_ZH, PRIORITY, SOLO_VERBS, TIMES_EN,
+                                          TIMES_ZH, VERB_EN, VERB_ZH, caption)  # re-exported: captions and words
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Kinds and scenery colours (their words live in scenes_caption.py)

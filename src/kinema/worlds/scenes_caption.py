@@ -5,7 +5,7 @@
 
 Contacts, tracks and visibility are read into events per object (falls, bounces off, hits, rolls down, topples, tilts,
 swings, passes behind, comes out again, comes to rest), then worded from the dicts below, which hold every English and
-Chinese word the captions use.
+Chinese word the captions use. `GLOSSARY` says how the Chinese ones read back in English (kinema.models.glossary).
 """
 
 from __future__ import annotations
@@ -64,6 +64,20 @@ VERB_ZH: dict[str, str] = {
 PRIORITY = ("hits", "hides", "emerges", "appears", "topples", "rolls_down", "slides_down", "bounces", "swings", "tilts",
             "falls", "rolls", "slides", "leaves", "rests", "moves", "still")
 SOLO_VERBS = ("topples", "tilts", "swings", "falls", "rolls", "slides", "leaves", "rests", "moves", "still")
+
+# zh -> (english, role): the table kinema.models.glossary.ZhGlossary.from_worlds() reads Chinese prompts with (roles
+# as defined there). Kinds, colours, places, counts and the sentence openers come from the dicts above; of VERB_ZH's
+# phrases the glossary composes the rest ("又出现了": appears again, "从 X 后面经过": passes from behind X).
+GLOSSARY: dict[str, tuple[str, str]] = {
+    **{zh: (KIND_EN[kind][0], "noun") for kind, (zh, _) in KIND_ZH.items()},
+    **{mw: ("", "mw") for _, mw in KIND_ZH.values()},
+    **{zh: (en, "adj") for en, zh in NEUTRAL_ZH.items()},
+    **{PLACE_ZH[k]: (en, "place") for k, en in PLACE_EN.items()},
+    **{TIMES_ZH[n]: (en, "adv") for n, en in TIMES_EN.items()},
+    GLUE_ZH["times"].replace("{n}", ""): (GLUE_EN["times"].replace("{n}", "{}"), "unit"),  # 六次: "six times"
+    **{GLUE_ZH[k].split("{x}")[0]: (GLUE_EN[k].split("{x}")[0].strip(), "word") for k in ("view", "shows")},
+    "细杆": ("rod", "noun"), "停了下来": ("come to rest", "verb"),
+}
 
 
 # ----------------------------------------------------------------------------------------------------------------------
