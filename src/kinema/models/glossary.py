@@ -2,34 +2,45 @@
 
     g = ZhGlossary.from_worlds()
     g.translate("两个箱子在街道上快速向右移动。")  # "Two boxes move to the right quickly on the street."
+    g.translate("一个蓝色墙壁、挂着红色画作的展厅")  # "An exhibition hall with blue walls and red paintings"
 
 Longest-match segmentation over a phrase table (each entry: Chinese -> English words and a grammatical role), then a
-few English word-order rules: adverbials that Chinese puts before the verb go after it (in reverse order: English says
-manner, then place), "在 X 上" becomes "on X", "X 的 Y" becomes "Y of X", "墙上有 Y" becomes "there is Y on the wall",
-counts pluralise nouns and verbs agree with their subject. It covers kinema's caption templates, not Chinese at large;
-the worlds' own word dicts (`<NAME>_ZH`, english -> chinese) join the table through `ZhGlossary.from_worlds()`.
+few English word-order rules. Chinese puts adverbials before the verb, English after it (in reverse order: manner, then
+place); "在 X 上" becomes "on X", "从 X 上" "off X"; "左边一个球" becomes "a ball on the left"; modifiers before 的 go
+after their noun ("挡板后面的球": "the ball behind the screen", "蓝色墙壁的展厅": "the hall with blue walls", "展厅的墙":
+"the wall of the hall"); "墙上有 Y" becomes "there is Y on the wall"; a count and its unit make an adverbial ("3秒":
+"for 3 seconds"); counts pluralise nouns and verbs agree with their subject. It covers kinema's captions and prompts in
+their style, not Chinese at large.
+
+The table: BASE_TABLE below, the palette colours of kinema.worlds.base and, through `ZhGlossary.from_worlds()`, every
+world's `GLOSSARY` (zh -> (english, role)) with the words of its own captions; a world's entries override the base's.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Chinese -> English glossary: longest-match segmentation over a phrase table, then English word order
+# The phrase table
 # ----------------------------------------------------------------------------------------------------------------------
 # Each entry is zh -> (english, role). Roles drive the reassembly:
 #   det "a" | num (counts) | mw measure word (dropped) | adj | noun | mass (noun without article) | verb (base form)
-#   adv (adverbial, moved after its verb) | prep (opens a phrase, closed by loc) | loc (postposition) | conj | part
-#   (particle, dropped) | word (copied as is). Text outside the table is copied through unchanged.
+#   adv (adverbial, moved after its verb) | prep (opens a phrase closed by a noun phrase and maybe a loc; "with" makes
+#   "with <things>") | loc (postposition) | place (said before its noun phrase, after it in English: "on the left")
+#   unit (after a count, both make an adverbial: "秒": "for {} seconds", so 3秒 reads "for 3 seconds") | conj
+#   part (particle, dropped) | punct | word (copied as is). Text outside the table is copied through unchanged.
+
+ROLES = ("det", "num", "mw", "adj", "noun", "mass", "verb", "adv", "prep", "loc", "place", "unit", "conj", "part",
+         "punct", "word")
 
 _NUMS = "一二三四五六七八九十"
 _NUM_EN = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 BASE_TABLE: dict[str, tuple[str, str]] = {
     **{zh: (en, "num") for zh, en in zip(_NUMS, _NUM_EN)}, "两": ("two", "num"), "几": ("several", "num"),
-    **{m: ("", "mw") for m in "个只块根面堵幅条颗张座辆"},
+    **{m: ("", "mw") for m in "个只块根面堵幅条颗张座辆片"},
     # kinds and scenes
     "球": ("ball", "noun"), "小球": ("ball", "noun"), "箱子": ("box", "noun"), "方块": ("box", "noun"),
     "三角块": ("triangle", "noun"), "三角形": ("triangle", "noun"), "斜坡": ("ramp", "noun"),
@@ -40,75 +51,71 @@ BASE_TABLE: dict[str, tuple[str, str]] = {
     "房间": ("room", "noun"), "门": ("door", "noun"), "树": ("tree", "noun"), "走廊": ("corridor", "noun"),
     "镜头": ("camera", "noun"), "摄像机": ("camera", "noun"), "物体": ("object", "noun"), "背景": ("background", "noun"),
     "抛物线": ("parabola", "noun"), "直线": ("straight line", "noun"), "速度": ("speed", "noun"),
-    "半径": ("radius", "noun"), "秒": ("second", "noun"), "帧": ("frame", "noun"), "玩家": ("player", "noun"),
-    "重力": ("gravity", "mass"), "大小": ("size", "noun"), "画面": ("scene", "noun"),
+    "半径": ("radius", "noun"), "帧": ("frame", "noun"), "玩家": ("player", "noun"), "重力": ("gravity", "mass"),
+    "大小": ("size", "noun"), "画面": ("scene", "noun"),
+    "秒": ("for {} seconds", "unit"), "度": ("by {} degrees", "unit"), "次": ("{} times", "unit"),
     # colours (kinema.worlds.base.COLOR_ZH is merged in by ZhGlossary) and sizes
-    "白色": ("white", "adj"), "灰色": ("gray", "adj"), "大": ("big", "adj"), "小": ("small", "adj"),
+    "白色": ("white", "adj"), "灰色": ("grey", "adj"), "大": ("big", "adj"), "小": ("small", "adj"),
     "中等": ("medium", "adj"), "较大": ("larger", "adj"), "较小": ("smaller", "adj"), "静止": ("still", "adj"),
     # motion verbs
     "移动": ("move", "verb"), "运动": ("move", "verb"), "相撞": ("collide", "verb"), "碰撞": ("collide", "verb"),
-    "落下": ("fall", "verb"), "下落": ("fall", "verb"), "掉落": ("fall", "verb"), "滚动": ("roll", "verb"),
-    "滚下": ("roll down", "verb"), "滑下": ("slide down", "verb"), "滑动": ("slide", "verb"),
+    "落下": ("fall", "verb"), "下落": ("fall", "verb"), "掉落": ("fall", "verb"), "落下来": ("fall", "verb"),
+    "掉下来": ("fall", "verb"), "滚动": ("roll", "verb"), "滚下": ("roll down", "verb"), "滚下来": ("roll down", "verb"),
+    "滑下": ("slide down", "verb"), "滑下来": ("slide down", "verb"), "滑动": ("slide", "verb"),
     "弹起": ("bounce", "verb"), "反弹": ("bounce", "verb"), "弹开": ("bounce apart", "verb"),
     "停下": ("stop", "verb"), "停止": ("stop", "verb"), "撞到": ("hit", "verb"), "撞上": ("hit", "verb"),
     "撞击": ("hit", "verb"), "推动": ("push", "verb"), "挡住": ("block", "verb"), "遮挡": ("hide", "verb"),
-    "经过": ("pass", "verb"), "穿过": ("pass through", "verb"), "出现": ("appear", "verb"),
+    "经过": ("pass", "verb"), "穿过": ("pass through", "verb"), "出现": ("appear", "verb"), "出来": ("come out", "verb"),
     "消失": ("disappear", "verb"), "飞": ("fly", "verb"), "飞过": ("fly across", "verb"), "倒下": ("fall over", "verb"),
+    "翻倒": ("topple over", "verb"), "摆动": ("swing", "verb"), "倾斜": ("tilt", "verb"), "离开": ("leave", "verb"),
     "开始": ("start", "verb"), "走": ("walk", "verb"), "行走": ("walk", "verb"), "转身": ("turn around", "verb"),
-    "左转": ("turn left", "verb"), "右转": ("turn right", "verb"), "看": ("look", "verb"), "有": ("have", "verb"),
-    "是": ("be", "verb"), "保持": ("stay", "verb"),
+    "转": ("turn", "verb"), "左转": ("turn left", "verb"), "右转": ("turn right", "verb"), "平移": ("sidestep", "verb"),
+    "后退": ("move back", "verb"), "向后退": ("move backward", "verb"), "停留": ("stay", "verb"),
+    "看": ("look", "verb"), "有": ("have", "verb"), "是": ("be", "verb"), "保持": ("stay", "verb"),
     # directions, speeds and other adverbials
     "向左": ("to the left", "adv"), "向右": ("to the right", "adv"), "向上": ("upward", "adv"),
     "向下": ("downward", "adv"), "向前": ("forward", "adv"), "向后": ("backward", "adv"),
     "往左": ("to the left", "adv"), "往右": ("to the right", "adv"), "快速": ("quickly", "adv"),
     "快速地": ("quickly", "adv"), "迅速": ("quickly", "adv"), "缓慢": ("slowly", "adv"), "缓慢地": ("slowly", "adv"),
     "慢慢": ("slowly", "adv"), "慢慢地": ("slowly", "adv"), "匀速": ("at a constant speed", "adv"),
-    "一起": ("together", "adv"), "又": ("again", "adv"), "再次": ("again", "adv"), "然后": ("then", "word"),
-    "最后": ("finally", "word"),
-    "之后": ("afterwards", "word"),
+    "一起": ("together", "adv"), "又": ("again", "adv"), "再次": ("again", "adv"), "原地": ("in place", "adv"),
+    "不动": ("still", "word"), "然后": ("then", "word"), "最后": ("finally", "word"), "之后": ("afterwards", "word"),
     # phrases, places, links
     "在": ("at", "prep"), "从": ("from", "prep"), "到": ("to", "prep"), "朝": ("towards", "prep"),
     "沿": ("along", "prep"), "沿着": ("along", "prep"), "上": ("on", "loc"), "里": ("in", "loc"), "中": ("in", "loc"),
-    "下面": ("under", "loc"), "前面": ("in front of", "loc"), "后面": ("behind", "loc"), "后": ("behind", "loc"),
-    "旁边": ("next to", "loc"), "上方": ("above", "loc"), "下方": ("below", "loc"),
+    "下": ("under", "loc"), "下面": ("under", "loc"), "前面": ("in front of", "loc"), "后面": ("behind", "loc"),
+    "后": ("behind", "loc"), "旁边": ("next to", "loc"), "上方": ("above", "loc"), "下方": ("below", "loc"),
     "左边": ("to the left of", "loc"), "右边": ("to the right of", "loc"),
-    "和": ("and", "conj"), "与": ("and", "conj"), "并": ("and", "conj"), "并且": ("and", "conj"),
+    "和": ("and", "conj"), "与": ("and", "conj"), "并": ("and", "conj"), "并且": ("and", "conj"), "、": (",", "conj"),
     "一个": ("a", "det"), "这个": ("this", "det"), "那个": ("that", "det"), "每个": ("each", "det"),
     "它": ("it", "word"), "它们": ("they", "word"),
-    **{p: ("", "part") for p in ("的", "地", "了", "着", "正在", "得")},
-    "，": (",", "punct"), "。": (".", "punct"), "、": (",", "punct"), "；": (";", "punct"), "！": ("!", "punct"),
-    "？": ("?", "punct"), "：": (":", "punct"),
+    **{p: ("", "part") for p in ("的", "地", "了", "着", "正在", "得", "被")},
+    "，": (",", "punct"), "。": (".", "punct"), "；": (";", "punct"), "！": ("!", "punct"), "？": ("?", "punct"),
+    "：": (":", "punct"),
 }
 
-# Role of a world's `<NAME>_ZH` dict, from the first word of its name (COLOR_ZH -> adj, KIND_ZH -> noun, ...).
-ROLE_BY_DICT_PREFIX = {"COLOR": "adj", "SIZE": "adj", "KIND": "noun", "SHAPE": "noun", "OBJECT": "noun",
-                       "SCENE": "noun", "PLACE": "noun", "THING": "noun", "DIRECTION": "adv", "DIR": "adv",
-                       "SPEED": "adv", "VERB": "verb", "MOTION": "verb", "ACTION": "verb"}
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Segmentation and English reassembly
-# ----------------------------------------------------------------------------------------------------------------------
-
+# A preposition and the postposition closing its phrase read as one English preposition: 在 X 上 "on X", 从 X 上
+# "off X", 从 X 里 "out of X", 从 X 后面 "from behind X".
+PREP_LOC = {("from", "on"): "off", ("from", "in"): "out of"}
+_SINGULAR = ("a", "an", "one", "1", "this", "that", "each")
+_NUMBER = re.compile(r"\d+(\.\d+)?")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_ROLES = ("det", "num", "mw", "adj", "noun", "mass", "verb", "adv", "prep", "loc", "conj", "part", "punct", "word")
 
 
 def has_cjk(text: str) -> bool:
     return _HAN.search(text) is not None
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# The translator: segmentation, then English reassembly clause by clause
+# ----------------------------------------------------------------------------------------------------------------------
+
+
 @dataclass
 class Piece:
     zh: str
     en: str
-    role: str  # one of _ROLES, or "raw" for text outside the table
-
-
-@dataclass
-class _Phrase:  # a noun phrase, an adverbial, a verb or a word, after chunking
-    kind: str  # "np" | "adv" | "verb" | "loc" | "de" | "conj" | "word"
-    en: str
-    plural: bool = False
+    role: str  # one of ROLES, or "raw" for text outside the table
 
 
 class ZhGlossary:
@@ -125,32 +132,20 @@ class ZhGlossary:
         self.table.update({zh: (en, "adj") for en, zh in COLOR_ZH.items()})
         for zh, v in (extra or {}).items():
             en, role = (v, self.table.get(zh, ("", "word"))[1]) if isinstance(v, str) else v
-            if role not in _ROLES:
-                raise ValueError(f"role for {zh!r} must be one of {', '.join(_ROLES)}, got {role!r}")
+            if role not in ROLES:
+                raise ValueError(f"role for {zh!r} must be one of {', '.join(ROLES)}, got {role!r}")
             self.table[zh] = (en, role)
         self._longest = max(len(k) for k in self.table)
 
     @classmethod
     def from_worlds(cls, extra: dict[str, str | tuple[str, str]] | None = None) -> ZhGlossary:
-        """Add every module-level `<NAME>_ZH: dict[english, chinese]` of the kinema worlds (absent worlds skipped)."""
+        """The base table, then every kinema world's `GLOSSARY` (zh -> (english, role)), then `extra`."""
         from kinema.worlds import WORLDS
 
         found: dict[str, str | tuple[str, str]] = {}
-        for name in ("base", *WORLDS):
-            try:
-                mod = importlib.import_module(f"kinema.worlds.{name}")
-            except ModuleNotFoundError as e:
-                if e.name != f"kinema.worlds.{name}":
-                    raise
-                continue
-            for attr, value in vars(mod).items():
-                if attr.endswith("_ZH") and isinstance(value, dict):
-                    role = ROLE_BY_DICT_PREFIX.get(attr.split("_")[0], "word")
-                    found.update({zh: (en, role) for en, zh in value.items()
-                                  if isinstance(en, str) and isinstance(zh, str)})
+        for name in WORLDS:
+            found.update(getattr(importlib.import_module(f"kinema.worlds.{name}"), "GLOSSARY", {}))
         return cls({**found, **(extra or {})})
-
-    # ---- segmentation ------------------------------------------------------------------------------------------------
 
     def segment(self, text: str) -> list[Piece]:
         """Longest match over the table; runs of text outside it become "raw" pieces."""
@@ -175,8 +170,6 @@ class ZhGlossary:
                 p.en = p.en.strip()
         return [p for p in pieces if p.role != "raw" or p.en]
 
-    # ---- reassembly --------------------------------------------------------------------------------------------------
-
     def translate(self, text: str) -> str:
         if not has_cjk(text):
             return text
@@ -187,7 +180,7 @@ class ZhGlossary:
             if p.role != "punct":
                 clause.append(p)
                 continue
-            words = self._clause(clause, state)
+            words = _clause(_combine(_chunk(clause)), state)
             if words:
                 out.append(words)
             if p.en:
@@ -196,116 +189,269 @@ class ZhGlossary:
         s = re.sub(r"\s+([,.;:!?])", r"\1", " ".join(out)).strip()
         return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), s)
 
-    def _clause(self, pieces: list[Piece], state: dict) -> str:
-        phrases = _combine(_chunk(pieces))
-        words: list[str] = []
-        pending: list[str] = []  # adverbials waiting for their verb (Chinese puts them before it, English after)
-        prev_verb = False
-        for i, ph in enumerate(phrases):
-            if ph.kind == "adv":
-                pending.append(ph.en)
-                continue
-            if ph.kind == "verb":
-                if ph.en == "have" and pending and _is_place(pending[-1]):  # 墙上有一幅画: there is a painting on the wall
-                    obj = phrases[i + 1] if i + 1 < len(phrases) and phrases[i + 1].kind == "np" else None
-                    words.append("there are" if obj is not None and obj.plural else "there is")
-                    prev_verb = True
-                    continue
-                words.append(("to " + ph.en) if prev_verb else _conjugate(ph.en, state["plural"]))
-                prev_verb = True
-                if i + 1 < len(phrases) and phrases[i + 1].kind == "np":
-                    continue  # an object follows: the adverbials go after it
-                words.extend(reversed(pending))
-                pending = []
-                continue
-            if ph.kind == "np" and not prev_verb:
-                state["plural"] = ph.plural
-            words.append(ph.en)
-            if ph.kind == "np" and prev_verb:
-                words.extend(reversed(pending))
-                pending = []
-            prev_verb = prev_verb and ph.kind == "verb"
-        words.extend(reversed(pending))
-        return " ".join(w for w in words if w)
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Noun phrases
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _NP:
+    lead: str | None = None  # determiner or count ("a", "two", "0.5"); None: "the" (nothing for a mass noun)
+    adjs: list[str] = field(default_factory=list)  # adjectives; "," / "and" between coordinated ones
+    nouns: list[str] = field(default_factory=list)
+    mass: bool = False
+    tail: list[str] = field(default_factory=list)  # said after the noun: places, "with ..." and "of ..." modifiers
+    items: list[_NP] = field(default_factory=list)  # a coordinated list of noun phrases ...
+    seps: list[str] = field(default_factory=list)  # ... and what joins them ("," or "and")
+
+    @property
+    def plural(self) -> bool:
+        coordinated = any(a in (",", "and") for a in self.adjs)  # 红色和蓝色的球: the red and blue balls
+        return bool(self.items) or coordinated or (self.lead is not None and self.lead not in _SINGULAR)
+
+    @property
+    def described(self) -> bool:  # has adjectives: before 的 it reads as "with ..." (蓝色墙壁的展厅)
+        return any(i.described for i in self.items) if self.items else bool(self.adjs)
+
+    def say(self, bare: bool = False) -> str:
+        """"the red ball on the left", "two boxes". Bare (after "with", "there is"), a noun without a count is any
+        number of them: "red balls"."""
+        if self.items:
+            return " ".join([_series([i.say(bare) for i in self.items], self.seps), *self.tail])
+        lead, head = self.lead, " ".join(self.nouns)
+        if head and not self.mass and (self.plural or bare and lead is None):
+            head = _plural(head)
+        body = " ".join(w for w in (_adjectives(self.adjs), head, *self.tail) if w)
+        if lead == "one":
+            lead = "a"
+        if lead is None and self.nouns and not self.mass and not bare:
+            lead = "the"
+        if lead == "a" and body[:1] in "aeiou":
+            lead = "an"
+        return f"{lead} {body}".strip() if lead else body
+
+
+def _adjectives(adjs: list[str]) -> str:
+    """["purple", ",", "red", "and", "cyan"] -> "purple, red and cyan"; ["small", "red"] -> "small red"."""
+    items, seps = [""], []
+    for a in adjs:
+        if a in (",", "and"):
+            seps.append(a)
+            items.append("")
+        else:
+            items[-1] = f"{items[-1]} {a}".strip()
+    return _series(items, seps)
+
+
+def _series(items: list[str], seps: list[str]) -> str:
+    """Items joined by their separators, the last one "and" as English says it: "a, b and c"."""
+    if seps and "and" not in seps:
+        seps = [*seps[:-1], "and"]
+    out = items[0]
+    for sep, item in zip(seps, items[1:]):
+        out += (", " if sep == "," else f" {sep} ") + item
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Reassembly: pieces -> phrases -> English word order
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Phrase:
+    kind: str  # "np" | "adv" | "with" | "verb" | "prep" | "loc" | "place" | "conj" | "de" | "word"
+    en: str = ""
+    np: _NP | None = None
 
 
 def _chunk(pieces: list[Piece]) -> list[_Phrase]:
-    """Group pieces into noun phrases (det/count + adjectives + nouns) and single-piece phrases."""
+    """Group pieces into noun phrases (count + adjectives + nouns) and one-piece phrases; 的 after a noun marks a
+    modifier ("de")."""
     out: list[_Phrase] = []
-    np_words: list[str] = []
-    lead, has_noun, mass = None, False, False  # lead: the determiner or count word of the phrase being built
+    np: _NP | None = None
 
     def flush() -> None:
-        nonlocal np_words, lead, has_noun, mass
-        if np_words or lead:
-            plural = lead is not None and lead not in ("a", "one", "1", "this", "that", "each")
-            words = list(np_words)
-            if plural and has_noun:
-                words[-1] = _plural(words[-1])
-            first = "a" if lead == "one" else lead
-            if first is None and has_noun and not mass:
-                first = "the"
-            if first == "a" and words and words[0][:1] in "aeiou":
-                first = "an"
-            out.append(_Phrase("np" if has_noun else "word", " ".join(([first] if first else []) + words), plural))
-        np_words, lead, has_noun, mass = [], None, False, False
+        nonlocal np
+        if np is not None:
+            words = " ".join(w for w in (np.lead, _adjectives(np.adjs)) if w)
+            out.append(_Phrase("np", np=np) if np.nouns else _Phrase("word", words))
+        np = None
 
     for k, p in enumerate(pieces):
         nxt = pieces[k + 1].role if k + 1 < len(pieces) else None
-        is_count = p.role in ("det", "num") or (p.role == "raw" and p.en.isdigit())
-        if (is_count or p.role == "adj") and has_noun:
-            flush()
-        if is_count:
-            lead = p.en
-        elif p.role == "adj":
-            np_words.append(p.en)
-        elif p.role in ("noun", "mass"):
-            np_words.append(p.en)
-            has_noun, mass = True, p.role == "mass"
+        count = p.role in ("det", "num") or (p.role == "raw" and _NUMBER.fullmatch(p.en) is not None)
+        if count or p.role in ("adj", "noun", "mass"):
+            if np is not None and (np.nouns and p.role not in ("noun", "mass") or count and np.lead):
+                flush()  # a count or an adjective after the noun starts the next noun phrase
+            np = np or _NP()
+            if count:
+                np.lead = p.en
+            elif p.role == "adj":
+                np.adjs.append(p.en)
+            else:
+                np.nouns.append(p.en)
+                np.mass = p.role == "mass"
         elif p.role == "mw":
             continue
-        elif p.role == "part":
-            if p.zh != "的" or nxt not in ("det", "num", "adj", "noun", "mass"):
-                continue
-            if has_noun:
+        elif p.role == "unit":  # 0.2秒: "for 0.2 seconds"
+            if np is not None and np.lead and not np.nouns and not np.adjs:
+                out.append(_Phrase("adv", p.en.format(np.lead)))
+                np = None
+            else:
                 flush()
-            if out and out[-1].kind in ("np", "loc") and not np_words and lead is None:
-                out.append(_Phrase("de", ""))  # a modifier phrase before 的 goes after the head noun
+                out.append(_Phrase("word", " ".join(p.en.format("").split())))
+        elif p.role == "conj" and np is not None and np.adjs and not np.nouns and nxt == "adj":
+            np.adjs.append(p.en)  # coordinated adjectives: 红色和蓝色的球
+        elif p.role == "part":  # dropped, but 的 after a noun or a place marks what comes before as a modifier
+            if p.zh == "的" and nxt in ("det", "num", "adj", "noun", "mass") and (np is None or np.nouns):
+                flush()
+                if out and out[-1].kind in ("np", "loc"):
+                    out.append(_Phrase("de"))
         else:
             flush()
-            out.append(_Phrase(p.role if p.role in ("verb", "adv", "loc", "conj", "prep") else "word", p.en))
+            out.append(_Phrase(p.role if p.role in ("verb", "adv", "prep", "loc", "place", "conj") else "word", p.en))
     flush()
     return out
 
 
 def _combine(ph: list[_Phrase]) -> list[_Phrase]:
-    """prep NP loc -> adverbial ("on the ramp"); NP loc 的 NP -> "NP on NP"; NP 的 NP -> "NP of NP"; NP and NP."""
+    """Places join their noun phrase, noun phrases join into lists, prepositions and postpositions make adverbials,
+    then modifiers before 的 join the noun after it."""
+    return _modifiers(_adverbials(_coordinate(_places(ph))))
+
+
+def _places(ph: list[_Phrase]) -> list[_Phrase]:
+    """左边一个球 -> "a ball on the left"; a place without its noun phrase is an adverbial."""
+    out: list[_Phrase] = []
+    for p in ph:
+        if p.kind == "np" and out and out[-1].kind == "place":
+            p.np.tail.append(out.pop().en)
+        out.append(p)
+    return [_Phrase("adv", p.en) if p.kind == "place" else p for p in out]
+
+
+def _coordinate(ph: list[_Phrase]) -> list[_Phrase]:
+    """NP 和 NP、NP -> one plural noun phrase listing them."""
+    out: list[_Phrase] = []
+    for p in ph:
+        if p.kind == "np" and len(out) >= 2 and out[-1].kind == "conj" and out[-2].kind == "np":
+            sep, first = out.pop().en, out[-1].np
+            if not first.items:
+                first = out[-1].np = _NP(items=[first])
+            first.items.append(p.np)
+            first.seps.append(sep)
+        else:
+            out.append(p)
+    return out
+
+
+def _adverbials(ph: list[_Phrase]) -> list[_Phrase]:
+    """prep NP [loc] -> "on the ramp", "off the floor", "with red paintings" (kind "with"); NP loc -> "on the wall"."""
     out: list[_Phrase] = []
     i = 0
     while i < len(ph):
-        p = ph[i]
-        if p.kind == "prep" and i + 1 < len(ph) and ph[i + 1].kind == "np":
-            has_loc = i + 2 < len(ph) and ph[i + 2].kind == "loc"
-            lead = ph[i + 2].en if has_loc and p.en == "at" else p.en
-            out.append(_Phrase("adv", f"{lead} {ph[i + 1].en}"))
-            i += 3 if has_loc else 2
-        elif p.kind == "np" and i + 1 < len(ph) and ph[i + 1].kind == "loc":
-            out.append(_Phrase("adv", f"{ph[i + 1].en} {p.en}"))
+        p, nxt = ph[i], ph[i + 1] if i + 1 < len(ph) else None
+        loc = ph[i + 2].en if i + 2 < len(ph) and ph[i + 2].kind == "loc" else None
+        if p.kind == "prep" and nxt is not None and nxt.kind == "np":
+            if p.en == "with":  # right after a noun phrase it is that noun's: 房屋配着门 "houses with doors"
+                with_ = nxt.np.say(bare=True)
+                if out and out[-1].kind == "np":
+                    out[-1].np.tail.append(f"with {with_}")
+                else:
+                    out.append(_Phrase("with", with_))
+                i += 2
+                continue
+            prep = p.en if loc is None else loc if p.en == "at" else PREP_LOC.get((p.en, loc), f"{p.en} {loc}")
+            out.append(_Phrase("adv", f"{prep} {nxt.np.say()}"))
+            i += 2 if loc is None else 3
+        elif p.kind == "np" and nxt is not None and nxt.kind == "loc":
+            out.append(_Phrase("adv", f"{nxt.en} {p.np.say()}"))
             i += 2
+        elif p.kind == "prep" and p.en == "at":  # 在 without its noun phrase: 在左边, 在移动 (is moving)
+            i += 1
         else:
             out.append(p)
             i += 1
-    merged: list[_Phrase] = []
-    for p in out:  # modifiers before 的 attach after the head noun; "and" joins noun phrases
-        if merged and p.kind == "np" and merged[-1].kind == "de" and len(merged) >= 2:
-            mod = merged[-2]
-            text = f"{p.en} {mod.en}" if mod.kind == "adv" else f"{p.en} of {mod.en}"
-            merged[-2:] = [_Phrase("np", text, p.plural)]
-        elif merged and p.kind == "np" and merged[-1].kind == "conj" and len(merged) >= 2 and merged[-2].kind == "np":
-            merged[-3:] = [_Phrase("np", f"{merged[-2].en} and {p.en}", True)]
+    return out
+
+
+def _modifiers(ph: list[_Phrase]) -> list[_Phrase]:
+    """M 的 H -> H and then M: places as they are ("the ball behind the screen"), described things and "有 X" as
+    "with X" ("the hall with blue walls and red paintings"), other noun phrases as "of X" ("the wall of the hall")."""
+    out: list[_Phrase] = []
+    for p in ph:
+        if not out or out[-1].kind != "de":
+            out.append(p)
+            continue
+        out.pop()
+        if p.kind != "np":
+            out.append(p)
+            continue
+        run: list[_Phrase] = []  # the modifiers: everything back to the clause's last verb or word
+        while out and out[-1].kind in ("np", "adv", "with", "conj"):
+            run.insert(0, out.pop())
+        while run and run[0].kind == "conj":
+            out.append(run.pop(0))
+        have = bool(run) and bool(out) and out[-1].kind == "verb" and out[-1].en == "have"
+        if have:
+            out.pop()
+        head, withs, after = p.np, [], []
+        for m in run:
+            if m.kind == "with":
+                withs.append(m.en)
+            elif m.kind == "adv":
+                after.append(m.en)
+            elif m.kind == "np" and (have or m.np.described):
+                if not withs and head.lead is None and m.np.lead in ("a", "one"):
+                    head.lead, m.np.lead = m.np.lead, None  # 一个[蓝色墙壁]的展厅: the article is the hall's
+                withs.append(m.np.say(bare=True))
+            elif m.kind == "np":
+                after.append(f"of {m.np.say()}")
+        head.tail += ([f"with {_series(withs, [','] * (len(withs) - 1))}"] if withs else []) + after
+        out.append(p)
+    return [p for p in out if p.kind != "de"]
+
+
+def _clause(phrases: list[_Phrase], state: dict) -> str:
+    """English word order: adverbials after their verb (and its object), in reverse; verbs agree with the subject."""
+    words: list[str] = []
+    pending: list[str] = []  # adverbials waiting for their verb (Chinese puts them before it, English after)
+    prev_verb = there = False
+    for i, ph in enumerate(phrases):
+        nxt = phrases[i + 1] if i + 1 < len(phrases) else None
+        if ph.kind == "adv":
+            pending.append(ph.en)
+            continue
+        if ph.kind == "verb":
+            if ph.en == "have" and pending and _is_place(pending[-1]):  # 墙上有一幅画: there is a painting on the wall
+                there = True
+                some = nxt is not None and nxt.kind == "np" and (nxt.np.plural or not (nxt.np.lead or nxt.np.mass))
+                words.append("there are" if some else "there is")
+            else:
+                words.append(("to " + ph.en) if prev_verb else _conjugate(ph.en, state["plural"]))
+            prev_verb = True
+            if nxt is None or nxt.kind != "np":  # else an object follows: the adverbials go after it
+                after = pending[::-1]
+                if after and ph.en.endswith((" down", " up")) and after[0].startswith("off "):
+                    after[0] = after[0][4:]  # 从斜坡上滚下来: "rolls down the ramp", not "rolls down off the ramp"
+                words.extend(after)
+                pending = []
+            continue
+        if ph.kind == "np":
+            if not prev_verb:
+                state["plural"] = ph.np.plural
+            words.append(ph.np.say(bare=there))
+            there = False
+            if prev_verb:
+                words.extend(reversed(pending))
+                pending = []
         else:
-            merged.append(p)
-    return [p if p.kind != "de" else _Phrase("word", "") for p in merged]
+            words.append(f"with {ph.en}" if ph.kind == "with" else ph.en)
+        prev_verb = False
+    words.extend(reversed(pending))
+    return " ".join(w for w in words if w)
 
 
 def _is_place(adv: str) -> bool:

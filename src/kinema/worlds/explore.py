@@ -37,15 +37,17 @@ them, ood samples always do, so every colour is seen in training, but not every 
 
 from __future__ import annotations
 
+import itertools
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from kinema.worlds import raycast
-from kinema.worlds.base import COLOR_ZH, PALETTE, Sample, check_size, rng_for
+from kinema.worlds import explore_caption, raycast
+from kinema.worlds.base import PALETTE, Sample, check_size, rng_for
+from kinema.worlds.explore_caption import (AMOUNT_WORDS, COLORS_ZH, EXTRA_WORDS, FLOOR_WORDS, GLOSSARY,  # noqa: F401
+                                           NEUTRAL_ZH, SCENE_WORDS, THING_WORDS)  # re-exported: the captions' words
 
 SCENARIOS = ("gallery", "garden", "street")
 
@@ -82,7 +84,6 @@ ACTIONS: dict[str, Action] = {
     "E": Action("strafe right", "向右平移", "sidesteps right", "向右平移", strafe=-1),
     ".": Action("no-op", "不动", "stands still", "原地停留"),
 }
-AMOUNT_WORDS = {"turn": ("by {} degrees", "{}度"), "time": ("for {} s", "{}秒")}
 
 
 def parse_actions(actions: str | Sequence[str], limit: int) -> list[str]:
@@ -98,13 +99,11 @@ def parse_actions(actions: str | Sequence[str], limit: int) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Colours and caption words
+# Colours and styles (their words live in explore_caption.py)
 # ----------------------------------------------------------------------------------------------------------------------
 
 NEUTRAL: dict[str, tuple[int, int, int]] = {"white": (240, 240, 235), "grey": (130, 130, 135)}
-NEUTRAL_ZH: dict[str, str] = {"white": "白色", "grey": "灰色"}
 COLORS = {**PALETTE, **NEUTRAL}
-COLORS_ZH = {**COLOR_ZH, **NEUTRAL_ZH}
 _ORDER = tuple(COLORS)                       # fixed colour order for the held-out (ood) pair rule
 
 SKIES: dict[str, tuple[tuple[int, int, int], tuple[int, int, int], float]] = {   # horizon, zenith, cloud cover
@@ -124,32 +123,6 @@ STYLE_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
                "door": ("red", "green", "blue", "black", "purple", "yellow", "cyan", "orange"), "sky": tuple(SKIES)},
 }
 STYLE_PAIR = {"gallery": ("wall", "painting"), "garden": ("flower", "sky"), "street": ("house", "door")}
-
-FLOOR_WORDS = {"wood": ("a wooden floor", "木地板"), "marble": ("a marble floor", "大理石地面"),
-               "checker": ("a black-and-white checkered floor", "黑白格子地面"), "carpet": ("a grey carpet", "灰色地毯"),
-               "grass": ("grass", "草地"), "gravel": ("gravel", "碎石地")}
-
-SCENE_WORDS = {   # (English detailed, English short, Chinese detailed, Chinese short); filled from the style
-    "gallery": ("an exhibition hall with {wall} walls, {painting} paintings{pillars} and {floor}",
-                "an exhibition hall with {wall} walls and {painting} paintings",
-                "一个{wall_zh}墙壁、挂着{painting_zh}画作、{pillars_zh}铺着{floor_zh}的展厅",
-                "一个{wall_zh}墙壁、挂着{painting_zh}画作的展厅"),
-    "garden": ("a garden with green hedge walls, {flower} flower beds{trees} on {ground} under a {sky} sky",
-               "a garden with {flower} flowers under a {sky} sky",
-               "{sky_zh}天空下的花园，绿色树篱环绕，{ground_zh}上有{flower_zh}花坛{trees_zh}",
-               "{sky_zh}天空下开着{flower_zh}花朵的花园"),
-    "street": ("an old-town street with {house} houses, {door} doors and shutters, and cobblestones under a {sky} sky",
-               "an old-town street with {house} houses and {door} doors",
-               "{sky_zh}天空下的老城街道，{house_zh}房屋配着{door_zh}的门和百叶窗，地面铺着鹅卵石",
-               "有{house_zh}房屋和{door_zh}门的老城街道"),
-}
-EXTRA_WORDS = {"pillars": (", {} pillars", "立着{}柱子、"), "trees": (" and trees", "和树木")}
-
-THING_WORDS = {   # what the camera faces: (English, Chinese), "{}" gets the colour
-    "painting": ("a {} painting", "一幅{}的画"), "pillar": ("a {} pillar", "一根{}的柱子"),
-    "wall": ("a {} wall", "一面{}的墙"), "hedge": ("a hedge", "一道树篱"), "tree": ("a tree", "一棵树"),
-    "house": ("a {} house", "一栋{}的房子"), "door": ("a {} door", "一扇{}的门"),
-}
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Map cells
@@ -508,71 +481,18 @@ def random_actions(world: ExploreWorld, n: int, fps: float, rng: np.random.Gener
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Captions
+# Captions (worded in explore_caption.py)
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-def _segments(keys: Sequence[str], fps: float) -> list[tuple[str, str, str, str]]:
-    """Runs of one action -> (English verb, English with amount, Chinese verb, Chinese with amount)."""
-    out, n = [], 0
-    while n < len(keys):
-        m = n
-        while m < len(keys) and keys[m] == keys[n]:
-            m += 1
-        a = ACTIONS[keys[n]]
-        amount = f"{round((m - n) * TURN_SPEED / fps):d}" if a.turn else f"{(m - n) / fps:.1f}"
-        en, zh = AMOUNT_WORDS["turn" if a.turn else "time"]
-        out.append((a.verb_en, f"{a.verb_en} {en.format(amount)}", a.verb_zh, a.verb_zh + zh.format(amount)))
-        n = m
-    return out
-
-
-def _join_en(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + ", then " + parts[-1]
-
-
-def _join_zh(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else "，".join(parts[:-1]) + "，然后" + parts[-1]
-
-
-def _articles(text: str) -> str:
-    """"a orange sky" -> "an orange sky" (the colour words are filled in after the article)."""
-    return re.sub(r"\b([Aa]) (?=[aeiou])", r"\1n ", text)
 
 
 def caption(world: ExploreWorld, keys: Sequence[str], fps: float) -> dict[str, dict[str, str]]:
     """Detailed and short captions in English and Chinese: the place's style and colours, then what the camera does."""
-    st = world.style
-    words: dict[str, str] = {}
-    for k, v in st.items():
-        en, zh = FLOOR_WORDS.get(v, (v, COLORS_ZH.get(v, v)))
-        words[k], words[k + "_zh"] = en, zh
+    runs = []
+    for key, run in itertools.groupby(keys):
+        a, n = ACTIONS[key], len(list(run))
+        runs.append((a, n * TURN_SPEED / fps if a.turn else n / fps))   # degrees turned, or seconds
     kinds = {o["kind"] for o in world.objects}
-    words["pillars"], words["pillars_zh"] = ("", "")
-    if "pillar" in kinds:
-        words["pillars"] = EXTRA_WORDS["pillars"][0].format(st["pillar"])
-        words["pillars_zh"] = EXTRA_WORDS["pillars"][1].format(COLORS_ZH[st["pillar"]])
-    words["trees"], words["trees_zh"] = EXTRA_WORDS["trees"] if "tree" in kinds else ("", "")
-    en_long, en_short, zh_long, zh_short = (t.format(**words) for t in SCENE_WORDS[world.scenario])
-    thing = world.facing(world.start_pose())
-    t_en, t_zh = THING_WORDS[thing["kind"]]
-    t_en, t_zh = t_en.format(thing["color"]), t_zh.format(COLORS_ZH[thing["color"]])
-    segs = _segments(keys, fps)
-    if not segs:
-        return {"en": {"detailed": _articles(f"A first-person view of {en_long}, facing {t_en}."),
-                       "short": _articles(en_short)},
-                "zh": {"detailed": f"{zh_long}的第一人称画面，正对着{t_zh}。", "short": zh_short}}
-    more = len(segs) > 8
-    long_en = _join_en([s[1] for s in segs[:8]] + (["keeps exploring"] if more else []))
-    long_zh = _join_zh([s[3] for s in segs[:8]] + (["继续探索"] if more else []))
-    short = segs[:3]
-    return {
-        "en": {"detailed": _articles(f"A first-person walk through {en_long}. The camera starts facing {t_en}, "
-                                     f"{long_en}."),
-               "short": _articles(f"{en_short}; the camera {_join_en([s[0] for s in short])}")},
-        "zh": {"detailed": f"第一人称漫步于{zh_long}。镜头起初正对着{t_zh}，{long_zh}。",
-               "short": f"{zh_short}；镜头{_join_zh([s[2] for s in short])}"},
-    }
+    return explore_caption.caption(world.scenario, world.style, kinds, world.facing(world.start_pose()), runs)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

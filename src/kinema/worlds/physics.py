@@ -340,11 +340,25 @@ WORDS: dict[str, dict[str, str]] = {
     "under_gravity": {"en": "under gravity", "zh": "在重力作用下"},
 }
 
-# zh -> en, for a text encoder that maps Chinese prompts onto the English vocabulary (first concept wins a shared zh).
-GLOSSARY: dict[str, str] = {COLOR_ZH[c]: c for c in BALL_COLORS}
-for _word in WORDS.values():
-    if _word["en"] and _word["zh"]:
-        GLOSSARY.setdefault(_word["zh"], _word["en"])
+# How kinema.models.glossary reads the Chinese words back: concept -> (english, role), roles as defined there (verbs in
+# the base form, for it to conjugate). "on_white" ("白色背景上，") it reads word by word; "the" has no Chinese.
+READ_BACK: dict[str, tuple[str, str]] = {
+    "ball": ("ball", "noun"), "a": ("a", "det"), "of": ("", "part"), "and": ("and", "conj"),
+    "tiny": ("tiny", "adj"), "small": ("small", "adj"), "large": ("large", "adj"), "huge": ("huge", "adj"),
+    "left": ("to the left", "adv"), "right": ("to the right", "adv"), "very_slowly": ("very slowly", "adv"),
+    "slowly": ("slowly", "adv"), "quickly": ("quickly", "adv"), "very_quickly": ("very quickly", "adv"),
+    "moves": ("move", "verb"), "moving": ("move", "verb"), "stays_still": ("stay still", "verb"),
+    "at_rest": ("still", "adj"), "constant_speed": ("at a constant speed", "adv"),
+    "near_top": ("near the top", "adv"), "mid_height": ("at mid height", "adv"),
+    "near_bottom": ("near the bottom", "adv"), "collide": ("collide", "verb"),
+    "they_collide": ("the two balls collide", "word"), "after_collision": ("after the collision", "word"),
+    "stops": ("stop", "verb"), "thrown": ("be thrown", "verb"), "dropped": ("fall", "verb"),
+    "from_top": ("from near the top", "adv"), "falls_arc": ("fall in an arc", "verb"),
+    "falls_straight": ("fall straight down", "verb"), "under_gravity": ("under gravity", "adv"),
+}
+# zh -> (english, role): the table kinema.models.glossary.ZhGlossary.from_worlds() reads Chinese prompts with.
+GLOSSARY: dict[str, tuple[str, str]] = {COLOR_ZH[c]: (c, "adj") for c in BALL_COLORS}
+GLOSSARY.update({WORDS[k]["zh"]: en_role for k, en_role in READ_BACK.items()})
 
 _STILL = 0.05  # units/s below which a ball is described as not moving
 
