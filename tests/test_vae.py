@@ -271,8 +271,11 @@ def test_bad_video_raises(shape):
         random_model().encode(torch.zeros(shape))
 
 
-@pytest.mark.parametrize("kwargs", [{"chunk_frames": 3}, {"chunk_frames": 0}, {"tile": 10}, {"tile": 8, "tile_overlap": 8},
-                                    {"tile": 8, "tile_overlap": 2}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"chunk_frames": 3}, {"chunk_frames": 0}, {"tile": 10}, {"tile": 8, "tile_overlap": 8},
+     {"tile": 8, "tile_overlap": 2}],
+)
 def test_bad_chunk_or_tile_raises(kwargs):
     model = random_model()
     with pytest.raises(ValueError):

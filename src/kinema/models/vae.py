@@ -95,13 +95,14 @@ PRESETS: dict[str, VAEConfig] = {
     # tests: ~80k parameters, 8..16 px frames in milliseconds
     "tiny": VAEConfig(latent_channels=4, base_channels=4, channel_mult=(1, 2, 4), space_down=4,
                       num_res_blocks=1, decoder_res_blocks=1),
-    # 64x64 worlds on a CPU (the shipped physics model's VAE): 4x space, 4x time, 17x64x64 -> 5x16x16x8
-    "f4": VAEConfig(latent_channels=8, base_channels=32, channel_mult=(1, 2, 4), space_down=4,
-                    num_res_blocks=1, decoder_res_blocks=2),
-    # larger frames: 8x space, 4x time, 16 latent channels (CogVideoX / Wan layout)
-    "f8": VAEConfig(latent_channels=16, base_channels=32, channel_mult=(1, 2, 4, 4), space_down=8,
-                    num_res_blocks=1, decoder_res_blocks=2),
-    # what a GPU user would train
+    # 64x64 worlds on a CPU (the shipped physics model's VAE): 17x64x64 -> 5x16x16x8. Chosen by PSNR per CPU-second
+    # in a 1500-step comparison on synthetic 64x64 clips: at equal steps it beat widths 24/32 and 2-block decoders.
+    "f4": VAEConfig(latent_channels=8, base_channels=16, channel_mult=(1, 2, 4), space_down=4,
+                    num_res_blocks=1, decoder_res_blocks=1),
+    # larger frames on a CPU: 8x space, 4x time, 16 latent channels (the CogVideoX / Wan latent layout)
+    "f8": VAEConfig(latent_channels=16, base_channels=16, channel_mult=(1, 2, 4, 8), space_down=8,
+                    num_res_blocks=1, decoder_res_blocks=1),
+    # what a GPU user would train (CogVideoX-VAE scale)
     "f8-large": VAEConfig(latent_channels=16, base_channels=128, channel_mult=(1, 2, 4, 4), space_down=8,
                           num_res_blocks=2, decoder_res_blocks=3),
 }
@@ -117,7 +118,7 @@ Cache = dict  # module -> tensor (tail of the previous chunk's input) or True (m
 class CausalConv3d(nn.Conv3d):
     """3D convolution that pads time only on the past, by replicating frame 0 (so an image behaves as a still video).
 
-    Output frame i of a (kt, stride st) conv sees input frames st*i - (kt-1) .. st*i. Spatial padding is symmetric zeros.
+    Output frame i of a (kt, stride st) conv sees input frames st*i - (kt-1) .. st*i. Spatial padding: symmetric zeros.
     """
 
     def __init__(self, cin: int, cout: int, kernel: int | tuple = 3, stride: int | tuple = 1):
@@ -327,7 +328,7 @@ class CausalVAE(nn.Module):
 
     def initialize_weights(self, generator: torch.Generator | None = None) -> None:
         """Xavier convs, zero biases, unit norms; the residual branch of every block and sampler starts at zero,
-        so a fresh VAE is conv_in -> average pools -> conv_out -> conv_in -> nearest upsampling -> conv_out."""
+        so a fresh VAE is conv_in -> space-to-channel averaging -> conv_out -> conv_in -> channel-to-space -> conv_out."""
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
                 nn.init.xavier_uniform_(m.weight, generator=generator)
@@ -532,7 +533,11 @@ def vae_loss(model: CausalVAE, video: torch.Tensor, generator: torch.Generator |
              ) -> tuple[torch.Tensor, dict[str, float]]:
     """Reconstruction (L1 + MSE) + KL (mean per latent element) + optional image-gradient edge loss.
 
-    Returns (loss, metrics) with metrics {"loss", "l1", "mse", "edge", "kl", "psnr", "latent_std"}.
+    generator draws the posterior sample (None: decode the mean, no sampling). kl_weight 1e-4 on the per-element KL
+    keeps the latent bounded (std ~6-10 before normalisation) without costing PSNR. edge_weight is off by default:
+    in a 1500-step f4 comparison on synthetic 64x64 clips, weight 0.3 lowered PSNR by 1.3 dB and did not lower the
+    image-gradient error. Returns (loss, metrics) with metrics {"loss", "l1", "mse", "edge", "kl", "psnr",
+    "latent_std"}; psnr is for the [-1, 1] range.
     """
     recon, mean, logvar = model(video, generator)  # (B, 3, T, H, W), (B, C, t, h, w) x 2
     recon, target = recon.float(), video.float()
