@@ -135,3 +135,24 @@ def test_torchrun_two_processes_match_one(tmp_path, vae_run):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     np.testing.assert_allclose(losses(two), losses(one), rtol=0, atol=1e-5)
+
+
+def test_warm_start_and_mode_probs(tmp_path, vae_run):
+    """--init-from starts a new run from another run's (EMA) DiT weights; --mode-probs reaches the objective."""
+    from kinema.train import TrainConfig
+    from kinema.train.recipes import FlowConfig, build_dit_run, run_weights
+
+    src = tmp_path / "src"
+    assert main(["train", "dit", "--preset", "tiny", "--vae", str(vae_run), "--steps", "2", "--out", str(src),
+                 *TINY]) == 0
+    cfg = TrainConfig(steps=1, batch_size=2, out_dir=str(tmp_path / "warm"))
+    from kinema.train.data import DataConfig
+    flow = FlowConfig(mode_probs=(0.0, 0.0, 1.0, 0.0, 0.0))
+    trainer = build_dit_run("tiny", vae_run, DataConfig(sizes=("16x16",), frames=(5,)), cfg, flow=flow,
+                            init_from=src)
+    want = run_weights(src)
+    got = trainer.model.state_dict()
+    assert all(torch.equal(got[k].float(), want[k].float()) for k in want)
+    assert trainer.objective.flow.mode_probs == (0.0, 0.0, 1.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="neither"):
+        build_dit_run("tiny", vae_run, DataConfig(sizes=("16x16",), frames=(5,)), cfg, init_from=vae_run)

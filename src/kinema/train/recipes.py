@@ -242,7 +242,7 @@ def build_vae_run(preset: str, data_cfg: DataConfig, train_cfg, *, resume: bool 
 
 def build_dit_run(preset: str, vae_path: str | Path, data_cfg: DataConfig, train_cfg, *, resume: bool = False,
                   text_encoder: str = "minilm+zh", flow: FlowConfig | None = None,
-                  sample_prompt: str = "a red ball moves right"):
+                  sample_prompt: str = "a red ball moves right", init_from: str | Path | None = None):
     from dataclasses import replace
 
     from kinema.models.dit import PRESETS, DiT
@@ -265,12 +265,28 @@ def build_dit_run(preset: str, vae_path: str | Path, data_cfg: DataConfig, train
     with torch.random.fork_rng(devices=[]):  # initialisation from the run seed; the caller's RNG state is restored
         torch.manual_seed(train_cfg.seed)
         model = DiT(cfg)
+    if init_from is not None and not resume:
+        model.load_state_dict(dit_weights(init_from))
     text = load_text_encoder(text_encoder)
     run_config = {"kind": "dit", "preset": preset, "model": asdict(cfg), "vae": asdict(vae.cfg),
+                  "init_from": None if init_from is None else str(Path(init_from).resolve()),
                   "vae_source": str(Path(vae_path).resolve()), "text_encoder": text_encoder, "flow": asdict(flow),
                   "data": data_cfg.to_dict()}
     return Trainer(model, DiTObjective(vae, text, flow, cfg.patch), data, train_cfg, run_config=run_config,
                    sample_fn=dit_sample_fn(vae, text, data_cfg, flow, sample_prompt), resume=resume)
+
+
+def dit_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """fp32 DiT weights of an exported model directory (dit.safetensors) or a DiT run directory (latest EMA)."""
+    p = Path(path)
+    conf = read_config(p)
+    if conf.get("kind") == "pipeline":
+        weights = load_file(str(p / "dit.safetensors"))
+    elif conf.get("kind") == "dit":
+        weights = run_weights(p)
+    else:
+        raise ValueError(f"{p} is neither an exported model nor a DiT run directory")
+    return {k: v.float() for k, v in weights.items()}
 
 
 def _check_frames(data_cfg: DataConfig, time_down: int, space_down: int) -> None:
