@@ -85,9 +85,8 @@ def test_dit_run_resumes_exactly_and_generates(tmp_path, vae_run):
     b = pipe.generate("两个球相撞", frames=1, size=(16, 16), steps=2, seed=5)
     assert a.video.shape == (1, 16, 16, 3) and np.array_equal(a.video, b.video)  # same seed, same image
     assert a.metadata["prompt_as_encoded"].lower().startswith("two balls")
-    with pytest.raises(ValueError, match="frames must be 1 \\+ 4k"):
-        pipe.generate("x", frames=4, size=(16, 16))
-    with pytest.raises(ValueError, match="multiple of"):
+    assert pipe.generate("x", frames=4, size=(16, 16), steps=1).video.shape[0] == 4  # made as 5, cut to 4
+    with pytest.raises(ValueError, match="trained range"):
         pipe.generate("x", frames=1, size=(18, 16))
 
 
