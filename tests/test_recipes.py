@@ -153,5 +153,7 @@ def test_warm_start_and_mode_probs(tmp_path, vae_run):
     got = trainer.model.state_dict()
     assert all(torch.equal(got[k].float(), want[k].float()) for k in want)
     assert trainer.objective.flow.mode_probs == (0.0, 0.0, 1.0, 0.0, 0.0)
+    src_vae = json.loads((src / "config.json").read_text())["vae"]  # the latent statistics the weights learned
+    assert list(trainer.objective.vae.cfg.latent_scale) == src_vae["latent_scale"]
     with pytest.raises(ValueError, match="neither"):
         build_dit_run("tiny", vae_run, DataConfig(sizes=("16x16",), frames=(5,)), cfg, init_from=vae_run)

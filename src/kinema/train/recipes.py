@@ -279,8 +279,10 @@ def build_dit_run(preset: str, vae_path: str | Path, data_cfg: DataConfig, train
     vae = load_vae(vae_path)
     _check_frames(data_cfg, vae.cfg.time_down, vae.cfg.space_down)
     data = make_data(data_cfg, train_cfg.batch_size, train_cfg.seed)
-    if resume and (Path(train_cfg.out_dir) / "config.json").is_file():
-        stats = read_config(train_cfg.out_dir)["vae"]  # the statistics the run started with
+    init_weights = dit_weights(init_from) if init_from is not None and not resume else None
+    stats_from = train_cfg.out_dir if resume and (Path(train_cfg.out_dir) / "config.json").is_file() else init_from
+    if stats_from is not None:
+        stats = read_config(stats_from)["vae"]  # the statistics the weights were trained with
         vae.cfg = replace(vae.cfg, latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"])
     else:
         fit_latent_stats(vae, data)
@@ -289,8 +291,8 @@ def build_dit_run(preset: str, vae_path: str | Path, data_cfg: DataConfig, train
     with torch.random.fork_rng(devices=[]):  # initialisation from the run seed; the caller's RNG state is restored
         torch.manual_seed(train_cfg.seed)
         model = DiT(cfg)
-    if init_from is not None and not resume:
-        model.load_state_dict(dit_weights(init_from))
+    if init_weights is not None:
+        model.load_state_dict(init_weights)
     text = load_text_encoder(text_encoder)
     run_config = {"kind": "dit", "preset": preset, "model": asdict(cfg), "vae": asdict(vae.cfg),
                   "init_from": None if init_from is None else str(Path(init_from).resolve()),
