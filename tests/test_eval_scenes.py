@@ -1,5 +1,7 @@
 """Abnormal-event flags and object permanence: zero on ground truth, raised by synthetic corruptions."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -123,6 +125,7 @@ def test_evaluation_reference_models():
     a = sim["summary"]["all"]
     assert a["model"]["abnormal"]["mean"] == 0 and a["model"]["permanence"]["mean"] == 1.0
     assert a["gt"] == a["model"] and a["vae"] is None and len(ex) == 1
+    assert json.loads(json.dumps(sim))["clips"][0]["model"]["permanence"][0]["ok"] is True  # plain JSON types
     rep, _ = E.evaluate_scenes(RepeatLastModel(), cfg, progress=False)
     assert rep["summary"]["all"]["model"]["permanence"]["mean"] == 0.0  # a frozen clip hides nothing
     with pytest.raises(ValueError, match="held-out"):

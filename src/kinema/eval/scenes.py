@@ -7,8 +7,9 @@ is continued by the model from its first 3 frames and caption. The generated fra
 moving object has its own palette colour) against the scene's static layer, which is drawn from the ground-truth
 state, and each clip gets flags for what should not happen:
 
-  appear          a colour no object of the scene has covers an object-sized area (2+ frames), or an object pops
-                  up in the open (absent, then present, away from every occluder and the image border);
+  appear          a colour no object of the scene has covers an object-sized area in the open (off the floor,
+                  ramps and occluders, whose own colour may drift) for 2+ frames, or an object pops up in the open
+                  (absent, then present, away from every occluder and the image border);
   vanish          an object the ground truth shows (visible_fraction >= 0.5) is gone (< 15% of its area, 2+ frames)
                   although it was last seen in the open (touching no occluder, image border or other object);
   colour_change   a vanished object's place is taken by a colour no object of the scene has (counted instead of
@@ -269,8 +270,11 @@ def parse_scene(video: np.ndarray, state: dict) -> dict[str, np.ndarray]:
             if j != i:
                 others |= masks[j]
         out["touch"][:, i] = (_dilate(masks[i]) & others).any((1, 2))
+    # foreign colours count in the open only: over the floor, ramps or occluders a shift of the scenery's own colour
+    # (a blurred occluder, say) is not an object appearing
+    open_px = ~_dilate((np.abs(bg - np.asarray(state["background"], np.float32)).sum(-1) > 6)[None])[0]  # (H, W)
     for f in range(n_f):
-        m = np.where(owner_px == -1 - f, wt, 0.0)
+        m = np.where((owner_px == -1 - f) & open_px, wt, 0.0)
         mass, cx, cy = moments(m)
         out["foreign_mass"][:, f] = mass
         out["foreign_centroid"][:, f] = np.where(mass[:, None] > 0, np.stack([cx, cy], -1), np.nan)
@@ -394,7 +398,7 @@ def score_scene(video: np.ndarray, state: dict, *, context: int = 3,
                     k += 1
                 if k >= n_t:
                     break
-                tol = max(0.75 * ppu, 1.5 * r_eq[i])
+                tol = float(max(0.75 * ppu, 1.5 * r_eq[i]))
                 window = [j for j in range(k, min(k + EMERGE, n_t)) if vf[j, i] >= SHOWN]
                 dists = []
                 for j in window:
@@ -404,10 +408,10 @@ def score_scene(video: np.ndarray, state: dict, *, context: int = 3,
                 finite = [d for d in dists if np.isfinite(d)]
                 went = bool(absent[start:k, i].any())  # the model too hid it at some point
                 events.append({"object": ids[i], "hidden_from": start, "emerges": k, "model_hid_it": went,
-                               "ok": went and hits >= min(2, len(window)),
+                               "ok": bool(went and hits >= min(2, len(window))),
                                "distance_px": round(float(np.mean(finite)), 3) if finite else None})
             k += 1
-    return {"flags": flags, "abnormal": any(flags.values()), "permanence": events}
+    return {"flags": flags, "abnormal": bool(any(flags.values())), "permanence": events}
 
 # ----------------------------------------------------------------------------------------------------------------------
 # The evaluation
