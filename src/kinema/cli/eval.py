@@ -1,4 +1,12 @@
-"""`kinema eval ...`: measurements of trained models (the evaluation harness grows here)."""
+"""`kinema eval ...`: measurements of trained models.
+
+    kinema eval recon   --model runs/vae                 VAE PSNR per world and the Phyworld reconstruction floor
+    kinema eval physics --model runs/dit --out ev/       Phyworld's physical-law evaluation (velocity error, floors)
+    kinema eval scenes  --model runs/dit --out ev/       abnormal events and object permanence, held-out templates
+
+--model takes a model or DiT run directory (default: the shipped model) or a reference model: simulator (the ground
+truth itself: scores at the floor), repeat-last (nothing moves) or linear (constant pixel velocity).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +28,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     r.set_defaults(run=run_recon)
 
+    from kinema.eval.physics import DEFAULT_N as N_PHYSICS
+    from kinema.eval.scenes import DEFAULT_N as N_SCENES
+
+    ph = esub.add_parser("physics", help="Phyworld physical-law evaluation: velocity error vs floors, ID and OOD")
+    _continuation_flags(ph, N_PHYSICS)
+    ph.add_argument("--scenario", default="all", help="uniform, collision, parabola or all (default all)")
+    ph.add_argument("--split", default="both", help="id, ood or both (default both)")
+    ph.set_defaults(run=run_physics)
+    sc = esub.add_parser("scenes", help="abnormal events and object permanence on held-out scene templates")
+    _continuation_flags(sc, N_SCENES)
+    sc.add_argument("--template", default="all", help="a held-out scenes template or all (default all)")
+    sc.set_defaults(run=run_scenes)
+
+
+def _continuation_flags(p: argparse.ArgumentParser, n: int) -> None:
+    p.add_argument("--model", default=None,
+                   help="model or DiT run directory (default: the shipped model), or simulator, repeat-last, linear")
+    p.add_argument("-n", type=int, default=n, help=f"clips per cell (default {n}; evaluation seeds)")
+    p.add_argument("--size", type=parse_size, default=(64, 64), help="WIDTHxHEIGHT (default 64x64)")
+    p.add_argument("--steps", type=int, default=16, help="sampler steps of the model (default 16)")
+    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="added to every clip's sampling seed (default 0)")
+    p.add_argument("--vae", default=None, help="VAE for the reconstruction floor when the model has none "
+                   "(a VAE run or model directory)")
+    p.add_argument("--out", default=None, help="directory for report.md, results.json and the plots")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
+
 
 def run_recon(args: argparse.Namespace) -> int:
     from kinema.eval.recon import evaluate_recon
@@ -35,4 +70,88 @@ def run_recon(args: argparse.Namespace) -> int:
         print(f"  reconstruction floor {s:10s} {'n/a' if v is None else f'{v:.4f}'} world units/s")
     if args.json:
         print(json.dumps(res))
+    return 0
+
+# ----------------------------------------------------------------------------------------------------------------------
+# physics and scenes
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace):
+    from kinema.eval.continuation import load_model
+    from kinema.train.recipes import load_vae
+
+    model = load_model(args.model, steps=args.steps, guidance=args.guidance, seed_offset=args.seed)
+    vae = load_vae(args.vae) if args.vae else None
+    return model, vae
+
+
+def _finish(args: argparse.Namespace, results: dict, examples: list, write_report) -> None:
+    from pathlib import Path
+
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+        print(f"wrote {write_report(results, out, examples)} and results.json")
+    if args.json:
+        print(json.dumps({k: v for k, v in results.items() if k != "clips"}))
+
+
+def _num(x, d: int = 4) -> str:
+    return "  n/a " if x is None else f"{x:.{d}f}"
+
+
+def run_physics(args: argparse.Namespace) -> int:
+    from kinema.eval.physics import PhysicsEvalConfig, evaluate_physics
+    from kinema.eval.report import write_physics_report
+    from kinema.worlds import physics
+
+    scenarios = physics.SCENARIOS if args.scenario == "all" else (args.scenario,)
+    splits = {"id": ("id",), "ood": ("ood",), "both": ("id", "ood")}.get(args.split)
+    if splits is None:
+        raise ValueError(f"--split must be id, ood or both, got {args.split!r}")
+    cfg = PhysicsEvalConfig(scenarios=scenarios, splits=splits, n=args.n, size=args.size,
+                            extra={"steps": args.steps, "guidance": args.guidance, "seed": args.seed})
+    model, vae = _load(args)
+    results, examples = evaluate_physics(model, cfg, vae=vae)
+    print(f"physics eval of {results['model']}: {cfg.n} clips per cell, {args.size[0]}x{args.size[1]}, "
+          f"{results['runtime']['total_s']:.0f} s; velocity error in world units/s [95% CI]")
+    for s, cell in results["summary"].items():
+        for sp in splits:
+            e = cell[sp]
+            m = e["model"]["velocity_error"]
+            ci = "" if m["mean"] is None else f" [{m['ci95'][0]:.4f}, {m['ci95'][1]:.4f}]"
+            print(f"  {s:9s} {sp.upper():3s} model {_num(m['mean'])}{ci}  gt floor "
+                  f"{_num(e['gt']['velocity_error']['mean'])}  vae floor {_num(e['vae']['velocity_error']['mean'])}"
+                  f"  x{_num(e['ratio_to_gt']['ratio'], 1)} gt  missed {_num(e['model']['missing_rate']['mean'], 2)}")
+        if "ood_over_id" in cell:
+            print(f"  {s:9s} OOD/ID model x{_num(cell['ood_over_id']['model']['ratio'], 2)}"
+                  f"  (gt floor x{_num(cell['ood_over_id']['gt']['ratio'], 2)})")
+    _finish(args, results, examples, write_physics_report)
+    return 0
+
+
+def run_scenes(args: argparse.Namespace) -> int:
+    from kinema.eval.report import write_scenes_report
+    from kinema.eval.scenes import FLAGS, ScenesEvalConfig, evaluate_scenes
+    from kinema.worlds import scenes
+
+    templates = scenes.HELDOUT_TEMPLATES if args.template == "all" else (args.template,)
+    cfg = ScenesEvalConfig(templates=templates, n=args.n, size=args.size,
+                           extra={"steps": args.steps, "guidance": args.guidance, "seed": args.seed})
+    model, vae = _load(args)
+    results, examples = evaluate_scenes(model, cfg, vae=vae)
+    print(f"scenes eval of {results['model']}: {cfg.n} clips per held-out template, {args.size[0]}x{args.size[1]}, "
+          f"{results['runtime']['total_s']:.0f} s; share of clips [95% CI]")
+    for t, cell in results["summary"].items():
+        for src in ("model", "gt", "vae"):
+            e = cell[src]
+            if e is None:
+                continue
+            a, p = e["abnormal"], e["permanence"]
+            flags = " ".join(f"{f} {e['flags'][f]['mean']:.2f}" for f in FLAGS)
+            print(f"  {t:18s} {src:5s} abnormal {a['mean']:.2f} [{a['ci95'][0]:.2f}, {a['ci95'][1]:.2f}]  {flags}  "
+                  f"permanence {_num(p['mean'], 2)} (n={p['n']})")
+    _finish(args, results, examples, write_scenes_report)
     return 0
