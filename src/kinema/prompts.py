@@ -25,7 +25,7 @@ from functools import lru_cache
 import numpy as np
 
 from kinema.worlds import physics, scenes
-from kinema.worlds.base import COLOR_ZH, PALETTE, Sample
+from kinema.worlds.base import COLOR_ZH, PALETTE, Sample, rng_for
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Vocabulary: English phrase -> (category, value). Chinese prompts are read in English through the glossary.
@@ -490,6 +490,14 @@ class Clip:
     caption: dict[str, dict[str, str]]  # the sample's captions, colours renamed as asked (relabel=True)
     pairs: list[tuple[ObjectSpec, list[int]]]  # asked object -> objects of `got`
     got: Parsed  # the parse of caption["en"]["detailed"] (scenes: directions measured from the clip)
+    params: dict | None = None  # physics: the initial conditions it was rendered with
+
+    def render(self, width: int, height: int) -> Sample:
+        """The same clip at another size (the simulation does not depend on it; square frames show the same view)."""
+        world, scenario = self.scenario.split("/")
+        kw = dict(seed=self.world_seed, frames=self.sample.frames, width=width, height=height, fps=self.sample.fps)
+        return physics.render(scenario, params=self.params, **kw) if world == "physics" else \
+            scenes.render(scenario, **kw)
 
 
 BUDGET = {"physics": 24, "scenes": 48}  # seeds tried per template
@@ -509,6 +517,10 @@ def find_clip(parsed: Parsed, *, seed: int = 0, world: str | None = None, frames
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, TEMPLATES.index(t)])
         for k, wseed in enumerate(rng.integers(0, 2**31 - 1, budget[wname])):
             kw = dict(seed=int(wseed), frames=frames, width=size[0], height=size[1], fps=fps)
+            params = None
+            if wname == "scenes" and not relabel and not set(parsed.colors) <= set(
+                    scenes_palette(scenario, int(wseed))[:t.total[1]]):
+                continue  # skips ~3/4 of the renders when a colour is asked
             if wname == "physics":
                 params = _physics_params(parsed, scenario, k, **kw)
                 if params is None:
@@ -524,13 +536,21 @@ def find_clip(parsed: Parsed, *, seed: int = 0, world: str | None = None, frames
                 caption, state = _relabel(state, pairs[0], pairs[1])
             found = _match_clip(parsed, caption, state)
             if found is not None:
-                return Clip(s, t.name, int(wseed), caption, found[0], found[1])
+                return Clip(s, t.name, int(wseed), caption, found[0], found[1], params)
     return None
+
+
+def scenes_palette(scenario: str, seed: int) -> list[str]:
+    """The colours a scenes clip gives its objects, in the order it makes them: the first draw of its generator (see
+    kinema.worlds.scenes._Scene). Only used to skip seeds; every clip found is still checked against its state."""
+    return [str(c) for c in rng_for(seed, scenes.SCENARIOS.index(scenario), 0).permutation(list(PALETTE))]
 
 
 def _match_clip(parsed: Parsed, caption: dict, state: dict, colors: bool = True):
     """(pairs, got) when the clip shows `parsed`, else None. Scenes captions name no directions; there each object's
     direction is measured from the clip (its net displacement), so "a box slides to the right" finds one."""
+    if colors and "template" in state and not set(parsed.colors) <= {o["color"] for o in state["objects"]}:
+        return None  # quick: an asked colour is not in the clip
     got = parse_prompt(caption["en"]["detailed"])
     if "template" in state:  # scenes
         first, end = state["frames"][0]["objects"], state["frames"][-1]["objects"]
