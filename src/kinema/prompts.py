@@ -1,8 +1,8 @@
 """Prompt expansion: a short prompt becomes the detailed caption the model was trained on, in the prompt's language.
 
     expand_prompt("two balls collide").text
-    # 'On a white background, a large yellow ball moving right quickly and a large blue ball moving left slowly
-    #  collide; after the collision the yellow ball moves left slowly and the blue ball moves right quickly.'
+    # 'On a white background, a small green ball moving left quickly and a large yellow ball moving left quickly
+    #  collide; after the collision the green ball moves left quickly and the yellow ball moves left quickly.'
     expand_prompt("一个红色的球落下").text  # '侧视图：一片灰色的地面。画面中有中间一个红色的球。红色的球落下。'
 
 No network and no language model: the worlds write the captions. `parse_prompt` reads what a prompt asks for (objects
@@ -24,6 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from kinema.models.glossary import ZhGlossary, has_cjk
 from kinema.worlds import physics, scenes
 from kinema.worlds.base import COLOR_ZH, PALETTE, Sample, rng_for
 
@@ -39,37 +40,26 @@ _PLURAL_SYNONYMS = {w + ("es" if w.endswith(("x", "sh", "ch")) else "s"): k for 
 SCENERY = {"floor": "floor", "ground": "floor", "ramp": "ramp", "slope": "ramp", "incline": "ramp", "bar": "bar",
            "wall": "wall", "pivot": "pivot", "fulcrum": "pivot", "seesaw": "pivot", "pin": "pin", "screen": "screen",
            "occluder": "screen", "rod": "rod", "pendulum": "rod", "funnel": "bar"}
-VERBS: dict[str, str] = {  # phrase -> action (the scenes world's verb keys, plus physics' collides / stops / thrown)
-    **{w: "moves" for w in ("move", "moves", "moved", "moving", "travel", "travels", "travelling", "go", "goes",
-                            "going", "fly", "flies", "flying")},
-    **{w: "rolls" for w in ("roll", "rolls", "rolled", "rolling")},
-    **{w: "slides" for w in ("slide", "slides", "slid", "sliding", "glide", "glides")},
-    **{f"{w} down": "rolls_down" for w in ("roll", "rolls", "rolled", "rolling")},
-    **{f"{w} down": "slides_down" for w in ("slide", "slides", "slid", "sliding")},
-    **{w: "falls" for w in ("fall", "falls", "fell", "falling", "drop", "drops", "dropped", "dropping",
-                            "is dropped", "falls in an arc", "fall in an arc")},
-    **{w: "bounces" for w in ("bounce", "bounces", "bounced", "bouncing", "bounce off", "bounces off", "rebounds",
-                              "bounce apart")},
-    **{w: "collides" for w in ("collide", "collides", "collided", "colliding", "crash", "crashes", "crash into",
-                               "crashes into", "bump into", "bumps into")},
-    **{w: "hits" for w in ("hit", "hits", "hitting", "strike", "strikes", "knock", "knocks")},
-    **{w: "topples" for w in ("topple", "topples", "toppled", "toppling", "topple over", "topples over",
-                              "fall over", "falls over", "tip over", "tips over")},
-    **{w: "tilts" for w in ("tilt", "tilts", "tilted", "tilting")},
-    **{w: "swings" for w in ("swing", "swings", "swinging")},
-    **{w: "hides" for w in ("pass behind", "passes behind", "passing behind", "goes behind", "go behind",
-                            "pass from behind", "passes from behind")},
-    **{w: "emerges" for w in ("come out again", "comes out again", "emerge", "emerges", "reappear", "reappears",
-                              "appear again", "appears again")},
-    **{w: "appears" for w in ("come out from behind", "comes out from behind", "come out", "comes out")},
-    **{w: "leaves" for w in ("leave the picture", "leaves the picture", "leave the frame", "leaves the frame")},
-    **{w: "rests" for w in ("come to rest", "comes to rest", "rest", "rests", "settle", "settles")},
-    **{w: "stops" for w in ("stop", "stops", "stopped", "stopping")},
-    **{w: "still" for w in ("stay still", "stays still", "at rest", "still", "stationary", "motionless",
-                            "does not move", "stay", "stays")},
-    **{w: "thrown" for w in ("is thrown", "are thrown", "be thrown", "thrown", "throw", "throws", "launched",
-                             "tossed")},
+_VERB_FORMS = {  # action (the scenes world's verb keys, plus physics' collides / stops / thrown) -> its phrases
+    "moves": "move|moves|moved|moving|travel|travels|travelling|go|goes|going|fly|flies|flying",
+    "rolls": "roll|rolls|rolled|rolling", "slides": "slide|slides|slid|sliding|glide|glides",
+    "rolls_down": "roll down|rolls down|rolled down|rolling down",
+    "slides_down": "slide down|slides down|slid down|sliding down",
+    "falls": "fall|falls|fell|falling|drop|drops|dropped|dropping|is dropped|falls in an arc|fall in an arc",
+    "bounces": "bounce|bounces|bounced|bouncing|bounce off|bounces off|rebounds|bounce apart",
+    "collides": "collide|collides|collided|colliding|crash|crashes|crash into|crashes into|bump into|bumps into",
+    "hits": "hit|hits|hitting|strike|strikes|knock|knocks",
+    "topples": "topple|topples|toppled|toppling|topple over|topples over|fall over|falls over|tip over|tips over",
+    "tilts": "tilt|tilts|tilted|tilting", "swings": "swing|swings|swinging",
+    "hides": "pass behind|passes behind|passing behind|goes behind|go behind|pass from behind|passes from behind",
+    "emerges": "come out again|comes out again|emerge|emerges|reappear|reappears|appear again|appears again",
+    "appears": "come out from behind|comes out from behind|come out|comes out",
+    "leaves": "leave the picture|leaves the picture|leave the frame|leaves the frame",
+    "rests": "come to rest|comes to rest|rest|rests|settle|settles", "stops": "stop|stops|stopped|stopping",
+    "still": "stay still|stays still|at rest|still|stationary|motionless|does not move|stay|stays",
+    "thrown": "is thrown|are thrown|be thrown|thrown|throw|throws|launched|tossed",
 }
+VERBS: dict[str, str] = {w: a for a, forms in _VERB_FORMS.items() for w in forms.split("|")}
 # the action a prompt asks for is shown by any of these (a physics ball that "moves right" is how the worlds show one
 # that rolls right); an action not listed here is shown only by itself
 FAMILY = {"moves": set(VERBS.values()) - {"still", "rests", "stops", "collides", "hits"},
@@ -112,12 +102,10 @@ LEXICON: dict[str, tuple[str, object]] = {
     **{w: ("verb", a) for w, a in VERBS.items()},
     "after the collision": ("after", None), "and": ("and", None), "then": ("and", None),
     **{w: ("filler", None) for w in (
-        "on", "of", "it", "shows", "is", "are", "at", "from", "near", "under", "gravity", "in", "arc", "with", "each",
-        "other", "another", "into", "onto", "off", "toward", "towards", "across", "over", "along", "there", "which",
-        "its", "their", "while", "as", "again", "one another", "a constant speed", "at a constant speed",
-        "background", "side view", "a side view", "view", "picture", "frame", "scene", "together", "finally",
-        "afterwards", "by", "to", "they", "them", "someone", "mid", "height", "top", "bottom", "way", "path",
-        "forward", "times", "once", *scenes.TIMES_EN.values())},
+        "on|of|it|shows|is|are|at|from|near|under|gravity|in|arc|with|each|other|another|into|onto|off|toward|towards|"
+        "across|over|along|there|which|its|their|while|as|again|one another|a constant speed|at a constant speed|"
+        "background|side view|a side view|view|picture|frame|scene|together|finally|afterwards|by|to|they|them|"
+        "someone|mid|height|top|bottom|way|path|forward|times|once").split("|") + list(scenes.TIMES_EN.values())},
 }
 _MAX_WORDS = max(len(k.split()) for k in LEXICON)
 
@@ -129,14 +117,10 @@ OPENERS = {"physics": (physics.WORDS["on_white"]["en"].rstrip(","), physics.WORD
 
 
 @lru_cache(maxsize=1)
-def _glossary():
-    from kinema.models.glossary import ZhGlossary
-
+def _glossary() -> ZhGlossary:
     return ZhGlossary.from_worlds(extra=ZH_EXTRA)
 
 
-def has_chinese(text: str) -> bool:
-    return re.search(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", text) is not None
 
 # ----------------------------------------------------------------------------------------------------------------------
 # What a prompt asks for
@@ -196,7 +180,7 @@ def parse_prompt(text: str) -> Parsed:
     """Read a prompt (English or Chinese) into what it asks for."""
     if not text or not text.strip():
         raise ValueError("prompt is empty")
-    lang = "zh" if has_chinese(text) else "en"
+    lang = "zh" if has_cjk(text) else "en"
     stripped = text.strip()
     world = next((w for w, (en, zh) in OPENERS.items() if stripped.startswith(zh if lang == "zh" else en)), None)
     english = _glossary().translate(stripped) if lang == "zh" else stripped
@@ -241,10 +225,10 @@ def _read(text: str, out: Parsed) -> None:
     state = {"since": None, "coord": False}  # since: what came after the last verb ("verb", "obj" or "other")
     unknown: list[str] = []
 
-    def close_unknown() -> None:
+    def close_unknown() -> None:  # a run of unknown words, as written (no spaces between Chinese ones)
         if unknown:
-            out.unknown.append("".join(w if not i or has_chinese(w + unknown[i - 1]) and has_chinese(w) and has_chinese(
-                unknown[i - 1]) else " " + w for i, w in enumerate(unknown)))
+            out.unknown.append(unknown[0] + "".join(("" if has_cjk(a[-1]) and has_cjk(b[0]) else " ")
+                                                    + b for a, b in zip(unknown, unknown[1:])))
             unknown.clear()
 
     def finish(kind, plural: bool) -> None:
@@ -272,10 +256,10 @@ def _read(text: str, out: Parsed) -> None:
             np["count"] = 1 if cat == "det" else val
         elif cat in ("count", "num"):
             np["count"] = val
-        elif cat in ("size", "color"):
-            np.setdefault("colors" if cat == "color" else "size", [] if cat == "color" else val)
-            if cat == "color":
-                np["colors"].append(val)
+        elif cat == "size":
+            np["size"] = val
+        elif cat == "color":
+            np.setdefault("colors", []).append(val)
         elif cat == "and" and np.get("colors") and nxt == "color" or cat == "sep" and val == "," and \
                 np.get("colors") and nxt == "color":
             continue  # coordinated colours: "red and blue balls"
@@ -296,11 +280,9 @@ def _read(text: str, out: Parsed) -> None:
                 finish(None, False)
             action, d = val if cat == "verb+dir" else (val, None)
             out.actions.append(action)
-            who = subject or last
-            for o in who:
+            for o in subject or last:
                 o.actions.append(action)
-                if d:
-                    o.directions.append(d)
+                o.directions += [d] if d else []
             state["since"] = "verb"
             np.clear()
         elif cat == "dir":
@@ -430,8 +412,7 @@ def candidates(parsed: Parsed, world: str | None = None) -> list[Template]:
             continue
         if any((parsed.count(k) or 2) > t.kinds[k][1] for k in kinds):
             continue
-        if not set(parsed.scenery) <= set(t.scenery) | {"floor"} or "floor" in parsed.scenery and "floor" not in \
-                t.scenery:
+        if not set(parsed.scenery) <= t.scenery:
             continue
         if t.actions is not None and not all(_shows(a, set(t.actions)) for a in parsed.actions):
             continue
@@ -646,19 +627,13 @@ def expand_prompt(prompt: str, *, world: str | None = None, seed: int = 0, frame
 
 
 def _filled(clip: Clip) -> list[str]:
-    """What the caption says that the prompt did not: "filled ball: colour yellow, size large, ..."."""
-    out, used = [], set()
+    """What the caption says that the prompt did not: "filled ball: color yellow, size large, direction left"."""
+    out = []
     for spec, idx in clip.pairs:
-        for i in idx:
-            used.add(i)
-            g = clip.got.objects[i]
-            said = [f"{f} {getattr(g, f)}" for f in ("color", "size", "speed", "height", "place")
+        for g in (clip.got.objects[i] for i in idx):
+            said = [f"{f} {getattr(g, f)}" for f in ("color", "size", "speed", "height", "place", "direction")
                     if getattr(g, f) and not getattr(spec, f)]
-            if g.direction and not spec.direction:
-                said.append(f"direction {g.direction}")
             if said:
-                out.append(f"filled {g.color or ''} {g.kind}: {', '.join(said)}".replace("  ", " "))
+                out.append(f"filled {spec.color + ' ' if spec.color else ''}{g.kind}: {', '.join(said)}")
     extra = sorted(set(clip.got.scenery) - {"floor"})
-    if extra:
-        out.append("scenery: " + ", ".join(extra))
-    return out
+    return out + (["scenery: " + ", ".join(extra)] if extra else [])
