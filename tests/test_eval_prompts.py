@@ -21,7 +21,7 @@ from kinema.worlds.base import COLOR_ZH, PALETTE
 def truth():
     return world_generator(frames=17, size=(64, 64))
 
-# ---- the prompt set ---------------------------------------------------------------------------------------------------
+# ---- the prompt set --------------------------------------------------------------------------------------------------
 
 
 def test_prompt_set_says_the_same_in_both_languages_and_covers_the_attributes():
@@ -42,7 +42,7 @@ def test_prompt_set_says_the_same_in_both_languages_and_covers_the_attributes():
     with pytest.raises(ValueError, match="language"):
         ep.prompts("fr")
 
-# ---- the parser on exact pictures -------------------------------------------------------------------------------------
+# ---- the parser on exact pictures ------------------------------------------------------------------------------------
 
 
 def test_palette_weights_are_blend_fractions():
@@ -107,7 +107,7 @@ def test_score_only_what_the_prompt_fixes():
     assert score(parse_prompt("一个红色的球向左移动"), [wrong]) == \
         {"color": False, "kind": True, "count": True, "direction": True}
 
-# ---- calibration on the worlds' own clips -----------------------------------------------------------------------------
+# ---- calibration on the worlds' own clips ---------------------------------------------------------------------------
 
 
 def test_ground_truth_scores_at_least_95_percent(truth):
@@ -150,7 +150,7 @@ def test_evaluate_prompts_errors():
     with pytest.raises(ValueError, match="languages"):
         evaluate_prompts(lambda p, s: None, languages=("fr",))
 
-# ---- command line -------------------------------------------------------------------------------------------------------
+# ---- command line ----------------------------------------------------------------------------------------------------
 
 
 def test_cli_ground_truth_writes_results_and_plot(tmp_path, monkeypatch, capsys):

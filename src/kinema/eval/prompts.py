@@ -26,13 +26,16 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kinema.prompts import Parsed, expand_prompt, find_clip, parse_prompt
-from kinema.worlds import scenes
 from kinema.worlds.base import PALETTE
+
+if TYPE_CHECKING:  # kinema.prompts loads the worlds: imported where used, so `kinema --help` stays quick
+    from kinema.prompts import Parsed
 
 # ----------------------------------------------------------------------------------------------------------------------
 # The prompt set: (English, Chinese), the same request in both
@@ -86,11 +89,16 @@ def _stripe_rgb(rgb) -> tuple[int, int, int]:
     return (100, 100, 100) if sum(rgb) < 150 else tuple(int(c * 0.55) for c in rgb)
 
 
-# prototypes: (rgb, palette index or -1 for scenery); a pixel belongs to the one its colour is a blend of (with the
-# background) with the smallest residual
-_PROTOS = ([(PALETTE[c], i) for i, c in enumerate(COLORS)] + [(_stripe_rgb(PALETTE[c]), i) for i, c in enumerate(COLORS)]
-           + [(rgb, -1) for name, rgb in scenes.STATIC_COLOR.values() if name != "dark grey"]
-           + [(scenes.OCCLUDER_STRIPE, -1), ((255, 255, 255), -1)])  # dark grey pins and rods read as black ink
+@lru_cache(maxsize=1)
+def _prototypes() -> tuple[tuple[tuple[int, int, int], int], ...]:
+    """(rgb, palette index or -1 for scenery): the palette, the scenes balls' stripes, the scenes scenery's greys and
+    browns (not its dark grey pins and rods: they read as black ink) and white."""
+    from kinema.worlds import scenes
+
+    return tuple([(PALETTE[c], i) for i, c in enumerate(COLORS)]
+                 + [(_stripe_rgb(PALETTE[c]), i) for i, c in enumerate(COLORS)]
+                 + [(rgb, -1) for name, rgb in scenes.STATIC_COLOR.values() if name != "dark grey"]
+                 + [(scenes.OCCLUDER_STRIPE, -1), ((255, 255, 255), -1)])
 
 
 def background(video: np.ndarray) -> np.ndarray:
@@ -108,7 +116,7 @@ def palette_weights(video: np.ndarray, bg: np.ndarray | None = None) -> np.ndarr
     prototype leaving the smallest residual |e - a d| owns it. Prototypes: the palette, the scenes balls' darker
     stripe (counted as their colour) and the scenes scenery greys and browns (counted as nothing)."""
     bg = background(video) if bg is None else np.asarray(bg, np.float32)
-    protos = [(np.asarray(rgb, np.float32), k) for rgb, k in _PROTOS
+    protos = [(np.asarray(rgb, np.float32), k) for rgb, k in _prototypes()
               if np.linalg.norm(bg - np.asarray(rgb, np.float32)) > 40]  # a prototype too close to the background
     d = np.stack([bg - rgb for rgb, _ in protos])  # (P, 3)
     owner_k = np.array([k for _, k in protos])  # (P,)
@@ -179,7 +187,7 @@ def shape_of(w: np.ndarray) -> str:
 class Found:
     color: str
     count: int  # blobs of this colour (the most common number over the frames it is seen in)
-    kind: str | None  # ball | box | triangle (None: never seen whole)
+    kind: str | None  # ball | box | triangle (None: always cut by the frame's edge)
     direction: str  # left | right | up | down | still
     area: float  # median pixels
     track: list[tuple[float, float] | None] = field(default_factory=list)  # centroid (x, y) per frame
@@ -200,8 +208,8 @@ def parse_video(video: np.ndarray, *, min_area: float | None = None, still: floa
     found = []
     mass = (wts >= 0.5).sum((1, 2))  # (T, K)
     for k, name in enumerate(COLORS):
-        if (mass[:, k] >= min_area).sum() < 2 and n_t > 1 or not mass[:, k].max() >= min_area:
-            continue
+        if (mass[:, k] >= min_area).sum() < min(2, n_t):
+            continue  # never there
         counts, tracks, areas, shapes = [], [], [], []
         for t in range(n_t):
             mask = wts[t, ..., k] >= 0.5
@@ -209,7 +217,7 @@ def parse_video(video: np.ndarray, *, min_area: float | None = None, still: floa
                 counts.append(0)
                 tracks.append(None)
                 continue
-            lab, n = components(mask)
+            lab, _ = components(mask)
             sizes = np.bincount(lab.ravel())[1:]  # (n,)
             big = np.nonzero(sizes >= min_area)[0]
             counts.append(len(big))
@@ -254,7 +262,7 @@ def _touches_other(mask: np.ndarray, wts: np.ndarray, k: int) -> bool:
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
     """The mask with enclosed holes filled (a ball's darker stripe that read as another colour)."""
-    lab, n = components(np.pad(~mask, 1, constant_values=True))
+    lab, _ = components(np.pad(~mask, 1, constant_values=True))
     outside = np.isin(lab, np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])))[1:-1, 1:-1]
     return mask | ~outside
 
@@ -343,6 +351,8 @@ def evaluate_prompts(generate: Generate, *, n_per_prompt: int = 1, languages: Se
         from tqdm import tqdm
 
         jobs = tqdm(jobs, desc="eval prompts", unit="clip")
+    from kinema.prompts import parse_prompt
+
     samples = []
     for lang, prompt, seed in jobs:
         video = np.asarray(generate(prompt, seed))
@@ -365,6 +375,8 @@ def world_generator(*, frames: int = 17, size: tuple[int, int] = (64, 64), fps: 
                     budget: int = 600) -> Generate:
     """Ground truth: the world clip each prompt describes, found by kinema.prompts.find_clip with its pixels in the
     asked colours (no relabelling), rendered at `size`. Raises ValueError for a prompt no world clip shows."""
+    from kinema.prompts import find_clip, parse_prompt
+
     def generate(prompt: str, seed: int) -> np.ndarray:
         clip = find_clip(parse_prompt(prompt), seed=seed, frames=frames, fps=fps, relabel=False,
                          budget={"physics": 64, "scenes": budget})
@@ -392,7 +404,7 @@ def plot_accuracy(result: dict, path: str | Path) -> Path:
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("accuracy")
     ax.set_title(f"prompt adherence ({result['n_per_prompt']} clip(s) per prompt)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, ncol=len(langs), loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)
@@ -431,6 +443,7 @@ def run_prompts(args: argparse.Namespace) -> int:
         generate, what = world_generator(frames=args.frames, size=tuple(args.size)), "the worlds' own clips"
     elif args.model:
         from kinema.pipeline import Pipeline
+        from kinema.prompts import expand_prompt
 
         pipe = Pipeline.from_pretrained(args.model)
 
