@@ -25,7 +25,7 @@ def _kcc(parsed):
     """(kind, colour, count) per object: the attributes an expansion must keep."""
     return [s[:3] for s in parsed.summary()]
 
-# ---- parsing ----------------------------------------------------------------------------------------------------------
+# ---- parsing ---------------------------------------------------------------------------------------------------------
 
 
 def test_parse_examples():
@@ -42,6 +42,8 @@ def test_parse_examples():
     p = parse_prompt("a red box hits the blue box and comes to rest, and the blue box stays still")
     assert [(o.color, o.actions) for o in p.objects] == [("red", ["hits", "rests"]), ("blue", ["still"])]
     assert parse_prompt("three boxes").count() == 3 and parse_prompt("balls fall").count() is None
+    assert parse_prompt("the ball").count() == 1 and parse_prompt("the two balls").count() == 2
+    assert parse_prompt("a red and a blue ball").summary() == [("ball", "blue", 1, ""), ("ball", "red", 1, "")]
     p = parse_prompt("a small red ball moves right quickly near the top")
     assert (p.objects[0].size, p.objects[0].speed, p.objects[0].height) == ("small", "quickly", "top")
     assert parse_prompt("红球向左滚").summary() == [("ball", "red", 1, "left")]  # short forms of the colours
@@ -73,7 +75,7 @@ def test_errors():
     with pytest.raises(ValueError, match="physics"):
         expand_prompt("a red ball", world="explore")
 
-# ---- expansion --------------------------------------------------------------------------------------------------------
+# ---- expansion -------------------------------------------------------------------------------------------------------
 
 
 def test_detailed_captions_pass_through(captions):
@@ -143,7 +145,7 @@ def test_unknown_words_are_kept_and_noted():
     e = expand_prompt("a red cube slides to the left")
     assert "red box" in e.text and "read 'cube' as 'box'" in e.notes
 
-# ---- the clip search ----------------------------------------------------------------------------------------------------
+# ---- the clip search -------------------------------------------------------------------------------------------------
 
 
 def test_relabelled_captions_and_true_pixels():

@@ -120,8 +120,6 @@ OPENERS = {"physics": (physics.WORDS["on_white"]["en"].rstrip(","), physics.WORD
 def _glossary() -> ZhGlossary:
     return ZhGlossary.from_worlds(extra=ZH_EXTRA)
 
-
-
 # ----------------------------------------------------------------------------------------------------------------------
 # What a prompt asks for
 # ----------------------------------------------------------------------------------------------------------------------
@@ -237,6 +235,8 @@ def _read(text: str, out: Parsed) -> None:
         if state["since"] == "verb":  # right after a verb: its object ("hits the red box")
             state["since"] = "obj"
         elif state["since"] is None and state["coord"] and subject:  # "a red ball and a blue ball ..."
+            for o in subject:
+                o.kind = o.kind or kind  # "a red and a blue ball"
             subject = subject + objs
         else:  # a new subject
             subject, state["since"] = objs, None
@@ -251,6 +251,10 @@ def _read(text: str, out: Parsed) -> None:
             continue
         close_unknown()
         if cat in ("det", "the"):  # a new noun phrase
+            if np.get("colors"):  # "a red and a blue ball": the first noun is left out
+                coord = state["coord"]
+                finish(None, False)
+                state["coord"] = coord
             np.clear()
             np["the"] = cat == "the"
             np["count"] = 1 if cat == "det" else val
@@ -327,7 +331,7 @@ def _resolve(np: dict, kind: str | None, plural: bool, out: Parsed) -> list[Obje
                 out.objects.append(o)
             objs.append(o)
         return objs
-    if count is None and "count" not in np:
+    if count is None:  # "the ball": one; "balls", "the balls", "several balls": some
         count = None if plural else 1
     if np.get("the"):
         same = [o for o in out.objects if kind is None or o.kind == kind]
@@ -561,7 +565,8 @@ def _physics_params(parsed: Parsed, scenario: str, k: int, **kw) -> dict | None:
         b["color"] = c
     for b in order[len(asked):]:
         if b["color"] in asked:
-            b["color"] = next(c for a, c in physics.COLOR_PAIRS if a == asked[0])
+            partners = [c for a, c in physics.COLOR_PAIRS if a == asked[0]]
+            b["color"] = partners[kw["seed"] % len(partners)]
     want = parsed.objects[0].direction if len(parsed.objects) == 1 else None
     if len(balls) == 1 and want in ("left", "right") and (balls[0]["vx"] > 0) != (want == "right"):
         balls[0]["x"], balls[0]["vx"] = physics.WORLD_SIZE - balls[0]["x"], -balls[0]["vx"]  # mirrored
