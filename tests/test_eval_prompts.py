@@ -155,9 +155,10 @@ def test_evaluate_prompts_errors():
 
 def test_cli_ground_truth_writes_results_and_plot(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(ep, "PROMPTS", PROMPTS[:3])
-    parser = argparse.ArgumentParser()
-    ep.add_prompts_parser(parser.add_subparsers())
-    args = parser.parse_args(["prompts", "--ground-truth", "--out", str(tmp_path), "--json", "--frames", "9"])
+    from kinema.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["eval", "prompts", "--ground-truth", "--out", str(tmp_path), "--json", "--frames", "9"])
     assert args.run(args) == 0
     out = capsys.readouterr().out
     last = json.loads(out.strip().splitlines()[-1])
@@ -165,4 +166,4 @@ def test_cli_ground_truth_writes_results_and_plot(tmp_path, monkeypatch, capsys)
     assert json.loads((tmp_path / "results.json").read_text())["n_per_prompt"] == 1
     assert (tmp_path / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="--model"):
-        args.run(parser.parse_args(["prompts"]))
+        args.run(parser.parse_args(["eval", "prompts"]))

@@ -284,7 +284,8 @@ class Pipeline:
     @torch.no_grad()
     def generate(self, prompt: str, *, frames: int = 17, size: tuple[int, int] | None = None, fps: float | None = None,
                  seed: int = 0, steps: int = 16, guidance: float = 3.0, sampler: str = "euler", bf16: bool = True,
-                 loop: bool = False, callback: Callable[[int, int, torch.Tensor], None] | None = None,
+                 loop: bool = False, expand: bool = True,
+                 callback: Callable[[int, int, torch.Tensor], None] | None = None,
                  progress: Callable[[int, int], None] | None = None) -> Output:
         """Text to video (frames=1: text to image). Longer than the model's window: chained extension, 3 context
         frames at a time (Phyworld's protocol). loop=True adds a generated transition from the last frame back to
@@ -293,6 +294,7 @@ class Pipeline:
         self._check_frames_and_size(frames, size)
         kw = dict(steps=steps, guidance=guidance, sampler=sampler, bf16=bf16)
         timings: dict = {}
+        asked, prompt, expansion = prompt, *self.expand(prompt, expand, seed, frames)
         n = self.valid_frames(min(frames, self.window))
         video = self._pass(prompt, n, size, seed=seed, timings=timings, callback=callback, **kw)
         if frames > len(video):
@@ -302,7 +304,7 @@ class Pipeline:
         extra = {}
         if loop:
             video, extra = self._close_loop(prompt, video, size, seed=seed, timings=timings, **kw)
-        meta = self.provenance(prompt=prompt, task="generate", seed=seed, steps=steps, guidance=guidance,
+        meta = self.provenance(prompt=asked, **expansion, task="generate", seed=seed, steps=steps, guidance=guidance,
                                sampler=sampler, frames=frames, size=list(size), loop=loop, timings=timings, **extra)
         return Output(video=video, fps=float(fps or self.data.fps), metadata=meta)
 
@@ -317,27 +319,28 @@ class Pipeline:
     @torch.no_grad()
     def animate(self, image, *, prompt: str = "", frames: int = 17, fps: float | None = None, seed: int = 0,
                 steps: int = 16, guidance: float = 3.0, sampler: str = "euler", bf16: bool = True,
-                callback=None, progress=None) -> Output:
+                expand: bool = True, callback=None, progress=None) -> Output:
         """Image to video: the image is frame 0, kept exactly; the rest is generated (chained past the window)."""
         img = self._frames_in(image, "image")[:1]
         size = (img.shape[2], img.shape[1])
         self._check_frames_and_size(frames, size)
         kw = dict(steps=steps, guidance=guidance, sampler=sampler, bf16=bf16)
         timings: dict = {}
+        asked, prompt, expansion = prompt, *self.expand(prompt, expand, seed, frames)
         n = self.valid_frames(min(frames, self.window))
         video = self._pass(prompt, n, size, head=img, seed=seed, timings=timings, callback=callback, **kw)
         if frames > len(video):
             video = self._chain(prompt, video, frames, size, context_frames=min(3, len(video)), seed=seed,
                                 progress=progress, timings=timings, **kw)
-        meta = self.provenance(prompt=prompt, task="animate", seed=seed, steps=steps, guidance=guidance,
+        meta = self.provenance(prompt=asked, **expansion, task="animate", seed=seed, steps=steps, guidance=guidance,
                                sampler=sampler, frames=frames, size=list(size), timings=timings)
         return Output(video=video[:frames], fps=float(fps or self.data.fps), metadata=meta)
 
     @torch.no_grad()
     def extend(self, video, *, prompt: str = "", context_frames: int = 3, frames: int | None = None,
                backward: bool = False, fps: float | None = None, seed: int = 0, steps: int = 16,
-               guidance: float = 3.0, sampler: str = "euler", bf16: bool = True, callback=None,
-               progress=None) -> Output:
+               guidance: float = 3.0, sampler: str = "euler", bf16: bool = True, expand: bool = True,
+               callback=None, progress=None) -> Output:
         """Keep the first `context_frames` frames of `video` (the last ones with backward=True) exactly and generate
         the rest, `frames` frames in all (default: the model's window). Forward extension chains past the window."""
         v = self._frames_in(video, "video")
@@ -351,6 +354,7 @@ class Pipeline:
         self._check_frames_and_size(frames, size)
         kw = dict(steps=steps, guidance=guidance, sampler=sampler, bf16=bf16)
         timings: dict = {}
+        asked, prompt, expansion = prompt, *self.expand(prompt, expand, seed, frames)
         if backward:
             if frames > self.window:
                 raise ValueError(f"backward extension makes at most the model's window, {self.window} frames")
@@ -364,7 +368,7 @@ class Pipeline:
             out = self._pass(prompt, n, size, head=v[:k], seed=seed, timings=timings, callback=callback, **kw)
             out = self._chain(prompt, out, frames, size, context_frames=k, seed=seed, progress=progress,
                               timings=timings, **kw) if frames > n else out[:frames]
-        meta = self.provenance(prompt=prompt, task="extend", seed=seed, steps=steps, guidance=guidance,
+        meta = self.provenance(prompt=asked, **expansion, task="extend", seed=seed, steps=steps, guidance=guidance,
                                sampler=sampler, frames=frames, size=list(size), context_frames=k, backward=backward,
                                timings=timings)
         return Output(video=out, fps=float(fps or self.data.fps), metadata=meta)
@@ -372,7 +376,7 @@ class Pipeline:
     @torch.no_grad()
     def connect(self, video_a, video_b, *, prompt: str = "", frames: int | None = None, fps: float | None = None,
                 seed: int = 0, steps: int = 16, guidance: float = 3.0, sampler: str = "euler", bf16: bool = True,
-                callback=None) -> Output:
+                expand: bool = True, callback=None) -> Output:
         """A then a generated transition then B: the transition (`frames` frames, default the window) starts at A's
         last frame and ends on B's first frames, which stay exact."""
         a, b = self._frames_in(video_a, "video A"), self._frames_in(video_b, "video B")
@@ -389,10 +393,11 @@ class Pipeline:
         self._check_frames_and_size(frames, size)
         n = self.valid_frames(frames)
         timings: dict = {}
+        asked, prompt, expansion = prompt, *self.expand(prompt, expand, seed, frames)
         bridge = self._pass(prompt, n, size, head=a[-1:], tail=b[:tf], seed=seed, timings=timings,
                             callback=callback, steps=steps, guidance=guidance, sampler=sampler, bf16=bf16)
         out = np.concatenate([a, bridge[1:n - tf], b])
-        meta = self.provenance(prompt=prompt, task="connect", seed=seed, steps=steps, guidance=guidance,
+        meta = self.provenance(prompt=asked, **expansion, task="connect", seed=seed, steps=steps, guidance=guidance,
                                sampler=sampler, frames=frames, size=list(size), timings=timings,
                                segments={"a": [0, len(a)], "transition": [len(a), len(a) + n - 1 - tf],
                                          "b": [len(a) + n - 1 - tf, len(out)]})
@@ -401,7 +406,7 @@ class Pipeline:
     @torch.no_grad()
     def edit(self, video, *, prompt: str, strength: float = 0.6, fps: float | None = None, seed: int = 0,
              steps: int = 16, guidance: float = 3.0, sampler: str = "euler", bf16: bool = True,
-             callback=None) -> Output:
+             expand: bool = True, callback=None) -> Output:
         """Video to video (SDEdit, Meng et al. 2022): noise the video's latent to t = strength, then denoise it
         under `prompt`. strength 0 returns the (VAE-reconstructed) input, 1 ignores it."""
         if not 0.0 < strength <= 1.0:
@@ -412,6 +417,7 @@ class Pipeline:
         n = 1 + self.time_factor * ((n - 1) // self.time_factor)  # the longest valid count that fits
         v = v[:n]
         timings: dict = {}
+        asked, prompt, expansion = prompt, *self.expand(prompt, expand, seed, n)
         t0 = time.perf_counter()
         z0 = self.encode(v)
         timings["encode_s"] = time.perf_counter() - t0
@@ -420,13 +426,24 @@ class Pipeline:
         t0 = time.perf_counter()
         out = self.decode(z)
         timings["decode_s"] = time.perf_counter() - t0
-        meta = self.provenance(prompt=prompt, task="edit", seed=seed, steps=steps, guidance=guidance,
+        meta = self.provenance(prompt=asked, **expansion, task="edit", seed=seed, steps=steps, guidance=guidance,
                                sampler=sampler, frames=n, size=list(size), strength=strength, timings=timings)
         return Output(video=out, fps=float(fps or self.data.fps), metadata=meta)
 
+    @staticmethod
+    def expand(prompt: str, expand: bool, seed: int, frames: int) -> tuple[str, dict[str, Any]]:
+        """(the text the model is given, provenance fields): a short prompt becomes the detailed caption style the
+        model was trained on (kinema.prompts.expand_prompt); expand=False gives the prompt as written."""
+        if not expand or not prompt.strip():
+            return prompt, {"expanded_prompt": None}
+        from kinema.prompts import expand_prompt
+
+        e = expand_prompt(prompt, seed=seed, frames=max(frames, 2))
+        return e.text, {"expanded_prompt": e.text, "expansion_notes": e.notes}
+
     def provenance(self, **kw: Any) -> dict[str, Any]:
         translate = getattr(self.text, "translate", None)
-        prompt = kw.get("prompt")
+        prompt = kw.get("expanded_prompt") or kw.get("prompt")
         if translate is not None and prompt:
             kw["prompt_as_encoded"] = translate(prompt)
         return {"generator": f"kinema {__version__}", "model": self.name, "model_version": self.version,

@@ -31,6 +31,9 @@ def add_sampling_flags(p: argparse.ArgumentParser, *, frames: bool = True, size:
     p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (1 = off)")
     p.add_argument("--sampler", choices=("euler", "heun"), default="euler", help="ODE sampler")
     p.add_argument("--model", default=None, help="model or DiT run directory (default: the shipped model)")
+    p.add_argument("--no-expand", action="store_true",
+                   help="give the model the prompt as written (default: a short prompt is expanded to the detailed "
+                        "caption style the model was trained on, and the expansion is shown)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -107,13 +110,16 @@ def frames_progress():
 
 def _common(args: argparse.Namespace) -> dict:
     return dict(fps=args.fps, seed=args.seed, steps=args.steps, guidance=args.guidance, sampler=args.sampler,
-                callback=progress(args.steps))
+                expand=not args.no_expand, callback=progress(args.steps))
 
 
 def _save(out, path: str, prompt: str | None = None) -> int:
     saved = out.save(path)
+    expanded = out.metadata.get("expanded_prompt")
+    if prompt and expanded and expanded != prompt:
+        print(f"prompt expanded to: {expanded}  (--no-expand to use it as written)")
     encoded = out.metadata.get("prompt_as_encoded")
-    if prompt and encoded and encoded != prompt:
+    if prompt and encoded and encoded not in (prompt, expanded):
         print(f"prompt as encoded: {encoded}")
     v = out.video
     print(f"wrote {saved} ({v.shape[0]} frames, {v.shape[2]}x{v.shape[1]}, {out.fps:g} fps) and "

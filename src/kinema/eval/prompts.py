@@ -412,27 +412,8 @@ def plot_accuracy(result: dict, path: str | Path) -> Path:
     return path
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Command line: the lead wires add_prompts_parser into `kinema eval`
+# Command line: `kinema eval prompts` (its flags are in kinema.cli.eval)
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-def add_prompts_parser(eval_subparsers: argparse._SubParsersAction) -> None:
-    from kinema.cli import parse_size
-
-    p = eval_subparsers.add_parser("prompts", help="prompt adherence: colour, kind, count and direction per language")
-    p.add_argument("--model", help="a DiT run directory or an exported model directory")
-    p.add_argument("--ground-truth", action="store_true",
-                   help="score the worlds' own clips for each prompt instead of a model (the parser's calibration)")
-    p.add_argument("-n", type=int, default=1, help="clips per prompt and language (seeds 0..n-1)")
-    p.add_argument("--languages", default="en,zh", help="comma-separated: en, zh")
-    p.add_argument("--frames", type=int, default=17, help="frames per clip")
-    p.add_argument("--size", type=parse_size, default=(64, 64), help="WIDTHxHEIGHT")
-    p.add_argument("--steps", type=int, default=16, help="sampling steps")
-    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
-    p.add_argument("--no-expand", action="store_true", help="give the model the prompts as written, not expanded")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    p.add_argument("--out", help="a folder for results.json and accuracy.png")
-    p.set_defaults(run=run_prompts)
 
 
 def run_prompts(args: argparse.Namespace) -> int:
