@@ -94,7 +94,8 @@ def test_dit_flops_per_token_matches_a_hand_count_and_the_flop_counter():
     # the exact count of every matmul of one forward (math SDPA, so attention shows as bmm) = per-token part +
     # per-frame / per-text-token parts: t_embed 4 x (256*32 + 32*32), text MLP 4 x (384*32 + 32*32), pooled
     # 384*32, per block adaLN 4 x 32*192 and cross k/v 4 x 32*64, final adaLN 4 x 32*64
-    extras = F * (256 * d + d * d) + L * (384 * d + d * d) + 384 * d + 2 * (F * d * 6 * d + L * d * 2 * d) + F * d * 2 * d
+    extras = (F * (256 * d + d * d) + L * (384 * d + d * d) + 384 * d
+              + 2 * (F * d * 6 * d + L * d * 2 * d) + F * d * 2 * d)
     model = DiT(TINY)
     x = torch.randn(1, 4, 4, 4, 4)  # (B, C, T, H, W)
     cond = DiTCond(text=torch.randn(1, L, 384), text_mask=torch.ones(1, L, dtype=torch.bool))
@@ -237,5 +238,6 @@ def test_scaling_json(capsys, tmp_path):
     assert status == 0
     r = last_json(lines)
     assert [row["tokens"] for row in r["rows"]] == [16, 64]
-    assert set(r["exponents"]) == {"forward", "step", "memory"} and r["exponents"]["forward"] is not None
+    assert set(r["exponents"]) == {"forward", "step", "forward_cpu", "step_cpu", "memory"}
+    assert r["exponents"]["forward"] is not None
     assert Path(r["plot"]).stat().st_size > 1000

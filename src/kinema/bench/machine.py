@@ -100,6 +100,17 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t0
 
 
+def timed_cpu(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process, all threads) of one call of fn.
+
+    On a machine shared with other work, CPU time is the steadier measure: with one torch thread it is close to the
+    wall time the call would take alone; with n threads it is up to n times the wall time.
+    """
+    c0, t0 = time.process_time(), time.perf_counter()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kinema.bench.machine import peak_rss_gib, reset_peak_rss, table, timed
+from kinema.bench.machine import peak_rss_gib, reset_peak_rss, table, timed_cpu
 
 STEPS = (1, 2, 4, 8, 16, 32)
 
@@ -52,14 +52,14 @@ def bench_kinema(pipe, prompt: str, frames: int, size: tuple[int, int], steps: t
 
     def clip(n_steps: int, name: str) -> dict[str, Any]:
         reset_peak_rss()
-        t0 = time.perf_counter()
-        out = pipe.generate(prompt, frames=frames, size=size, steps=n_steps, guidance=guidance, seed=0)
-        gen_s = time.perf_counter() - t0
-        save_s = timed(lambda: out.save(out_dir / f"{name}.mp4"))
-        tm = out.metadata["timings"]
+        outs = []
+        gen_s, gen_cpu = timed_cpu(lambda: outs.append(pipe.generate(prompt, frames=frames, size=size, steps=n_steps,
+                                                                      guidance=guidance, seed=0)))
+        save_s, save_cpu = timed_cpu(lambda: outs[0].save(out_dir / f"{name}.mp4"))
+        tm = outs[0].metadata["timings"]
         return {"steps": n_steps, "text_s": tm["text_s"], "denoise_s": tm["denoise_s"], "decode_s": tm["decode_s"],
-                "save_s": save_s, "total_s": gen_s + save_s, "s_per_step": tm["denoise_s"] / n_steps,
-                "peak_rss_gib": peak_rss_gib()}
+                "save_s": save_s, "total_s": gen_s + save_s, "cpu_s": gen_cpu + save_cpu,
+                "s_per_step": tm["denoise_s"] / n_steps, "peak_rss_gib": peak_rss_gib()}
 
     warm = clip(min(steps), "kinema-warmup")
     return [clip(s, f"kinema-{s:02d}") for s in steps], warm
@@ -93,21 +93,22 @@ def bench_peer(pipe, frames: int, size: tuple[int, int], steps: int, guidance: f
             marks["denoised"] = time.perf_counter()
             return kw
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with torch.no_grad():
             video = peer(prompt_embeds=embeds, negative_prompt_embeds=negative, num_frames=frames, height=size[1],
                          width=size[0], num_inference_steps=n_steps, guidance_scale=guidance, output_type="np",
                          generator=torch.Generator().manual_seed(0), callback_on_step_end=on_step_end).frames[0]
         end = time.perf_counter()
-        return video, marks["denoised"] - t0, end - marks["denoised"]
+        return video, marks["denoised"] - t0, end - marks["denoised"], time.process_time() - c0
 
     run(1)  # warm-up
     reset_peak_rss()
-    video, denoise_s, decode_s = run(steps)
+    video, denoise_s, decode_s, cpu_s = run(steps)
     frames_u8 = (np.clip(video, 0, 1) * 255).round().astype(np.uint8)  # (T, H, W, 3)
-    save_s = timed(lambda: write_video(out_dir / "peer.mp4", frames_u8, 8.0))
+    save_s, save_cpu = timed_cpu(lambda: write_video(out_dir / "peer.mp4", frames_u8, 8.0))
     return {"steps": steps, "guidance": guidance, "text_s": 0.0, "denoise_s": denoise_s, "decode_s": decode_s,
-            "save_s": save_s, "total_s": denoise_s + decode_s + save_s, "s_per_step": denoise_s / steps,
+            "save_s": save_s, "total_s": denoise_s + decode_s + save_s, "cpu_s": cpu_s + save_cpu,
+            "s_per_step": denoise_s / steps,
             "peak_rss_gib": peak_rss_gib(), "frames_out": int(frames_u8.shape[0]),
             "transformer_params": count_params(peer.transformer), "vae_params": count_params(peer.vae),
             "video_tokens": shape.video_tokens, "text_tokens": text_len}
@@ -158,7 +159,7 @@ def run_sample(model: str | Path | None, *, frames: int = 16, size: tuple[int, i
     }
     note = f"frames: {n}" + (f" (requested {frames}; this model makes 1 + {pipe.vae.cfg.time_down}k frames)"
                              if n != frames else "")
-    cols = ["steps", "text_s", "denoise_s", "decode_s", "save_s", "total_s", "s_per_step", "peak_rss_gib"]
+    cols = ["steps", "text_s", "denoise_s", "decode_s", "save_s", "total_s", "cpu_s", "s_per_step", "peak_rss_gib"]
     text = (f"model {path}: DiT {result['dit_params']:,} params, VAE {result['vae_params']:,}; {note}; "
             f"{size[0]}x{size[1]}; latent {C}x{T}x{H}x{W} = {tokens} tokens; guidance {guidance:g} "
             f"(cond + uncond in one batch-2 forward); load {load_s:.2f} s\n"
@@ -169,12 +170,14 @@ def run_sample(model: str | Path | None, *, frames: int = 16, size: tuple[int, i
         ref = by_steps.get(16, rows[-1])
         result["peer_over_kinema_per_step"] = peer_row["s_per_step"] / b if b > 0 else None
         result["peer_over_kinema_total"] = peer_row["total_s"] / ref["total_s"]
+        result["peer_over_kinema_cpu"] = peer_row["cpu_s"] / ref["cpu_s"]
         result["kinema_reference_steps"] = ref["steps"]
         text += ("\npeer (diffusers CogVideoXPipeline, random weights, "
                  f"transformer {peer_row['transformer_params']:,} params, VAE {peer_row['vae_params']:,}, "
                  f"{peer_row['video_tokens']} video + {peer_row['text_tokens']} text tokens):\n"
                  + table([{"steps": peer_row["steps"], **{k: peer_row[k] for k in cols[1:]}}], cols)
                  + f"\npeer / kinema: {result['peer_over_kinema_total']:.3g} end to end "
+                 f"({result['peer_over_kinema_cpu']:.3g} by CPU time) "
                  f"(peer {peer_steps} steps vs kinema {ref['steps']}), "
                  + (f"{result['peer_over_kinema_per_step']:.3g} per step" if b > 0 else "per step n/a"))
     return result, text

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kinema.bench.machine import peak_rss_gib, reset_peak_rss, rss_gib, table, timed
+from kinema.bench.machine import peak_rss_gib, reset_peak_rss, rss_gib, table, timed_cpu
 from kinema.bench.train import video_grid
 from kinema.models.dit import DiT, DiTConfig, DiTCond, count_params, flops_per_token
 
@@ -62,17 +62,18 @@ def run_scaling(cfg: DiTConfig, tokens: tuple[int, ...] = TOKENS, *, text_len: i
                 velocity(x, t, cond)  # warm-up once: kernels, allocator
             base = rss_gib()
             reset_peak_rss()
-            fwd = min(timed(lambda: velocity(x, t, cond)) for _ in range(repeat))
-            step = min(timed(lambda: sample_euler(velocity, x, ts, cond, uncond=uncond, guidance=guidance))
-                       for _ in range(repeat))
+            fwd = [timed_cpu(lambda: velocity(x, t, cond)) for _ in range(repeat)]  # (wall, cpu) each
+            step = [timed_cpu(lambda: sample_euler(velocity, x, ts, cond, uncond=uncond, guidance=guidance))
+                    for _ in range(repeat)]
             flops = n * flops_per_token(cfg, n, text_len)
-            rows.append({"tokens": n, "grid": f"{F_}x{Hp}x{Wp}", "forward_s": fwd, "step_s": step,
-                         "forward_tflops": flops / fwd / 1e12, "peak_rss_gib": peak_rss_gib(),
-                         "extra_gib": max(peak_rss_gib() - base, 1e-6)})
+            best = min(w for w, _ in fwd)
+            rows.append({"tokens": n, "grid": f"{F_}x{Hp}x{Wp}", "forward_s": best,
+                         "step_s": min(w for w, _ in step), "forward_cpu_s": min(c for _, c in fwd),
+                         "step_cpu_s": min(c for _, c in step), "forward_tflops": flops / best / 1e12,
+                         "peak_rss_gib": peak_rss_gib(), "extra_gib": max(peak_rss_gib() - base, 1e-6)})
     xs = [r["tokens"] for r in rows]
-    fits = {"forward": fit_exponent(xs, [r["forward_s"] for r in rows]),
-            "step": fit_exponent(xs, [r["step_s"] for r in rows]),
-            "memory": fit_exponent(xs, [r["extra_gib"] for r in rows])}
+    fits = {key: fit_exponent(xs, [r[f"{key}_s" if key != "memory" else "extra_gib"] for r in rows])
+            for key in ("forward", "step", "forward_cpu", "step_cpu", "memory")}
     result: dict[str, Any] = {"dit": name, "params": count_params(cfg), "precision": precision, "guidance": guidance,
                               "text_len": text_len, "rows": rows, "exponents": fits, "plot": None}
     if out:
@@ -81,8 +82,10 @@ def run_scaling(cfg: DiTConfig, tokens: tuple[int, ...] = TOKENS, *, text_len: i
     text = (f"DiT {name} ({result['params']:,} params), batch 1, {precision}, guidance {guidance:g}, "
             f"{text_len} text tokens; best of {repeat}\n"
             + table(rows, list(rows[0]))
-            + f"\nfitted exponent (time ~ tokens^k): forward {fmt(fits['forward'])}, step {fmt(fits['step'])}; "
-            f"memory above the model's (extra_gib) ~ tokens^{fmt(fits['memory'])}" + (f"\nplot: {result['plot']}" if result["plot"] else ""))
+            + f"\nfitted exponent (time ~ tokens^k): forward {fmt(fits['forward'])}, step {fmt(fits['step'])} "
+            f"(by CPU time: {fmt(fits['forward_cpu'])}, {fmt(fits['step_cpu'])}); "
+            f"memory above the model's (extra_gib) ~ tokens^{fmt(fits['memory'])}"
+            + (f"\nplot: {result['plot']}" if result["plot"] else ""))
     return result, text
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from kinema.bench.machine import median, table, timed
+from kinema.bench.machine import median, table, timed_cpu
 from kinema.bench.peak import Peak, measure_peak, mfu
 from kinema.models.dit import PRESETS, DiT, DiTConfig, count_params, flops_per_token
 
@@ -251,7 +251,6 @@ def run_train(spec: TrainSpec, peak: Peak | None = None, peak_size: int = 4096) 
     video = spec.tokens - spec.text_len
     grid = video_grid(video)
     peak = peak or measure_peak(peak_size, repeat=3)
-    peak_tf = peak.of(spec.precision)
     runners: dict[str, Any] = {
         f"kinema {v}" if len(spec.variants) > 1 else "kinema": KinemaStep(cfg, grid, spec.batch, spec.text_len,
                                                                           spec.precision, VARIANTS[v])
@@ -264,39 +263,54 @@ def run_train(spec: TrainSpec, peak: Peak | None = None, peak_size: int = 4096) 
         runners["peer"] = peer
         flops["peer"] = 3.0 * spec.batch * peer.shape.forward_flops()
         params["peer"] = sum(p.numel() for p in peer.model.parameters())
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for i in range(spec.warmup + spec.steps):
+    warmup = spec.warmup
+    if any(VARIANTS[v].compile for v in spec.variants):
+        warmup = max(warmup, 3)  # compilation happens over the first two calls (a recompile once the RoPE cache fills)
+    wall: dict[str, list[float]] = {name: [] for name in runners}
+    cpu: dict[str, list[float]] = {name: [] for name in runners}
+    for i in range(warmup + spec.steps):
         for name, step in runners.items():
-            dt = timed(step)
-            if i >= spec.warmup:
-                times[name].append(dt)
+            w, c = timed_cpu(step)
+            if i >= warmup:
+                wall[name].append(w)
+                cpu[name].append(c)
 
     models = {}
     for name in runners:
-        s = median(times[name])
-        models[name] = {"params": params[name], "s_per_step": s, "tokens_per_s": spec.batch * video / s,
-                        "flops_per_step": flops[name], "tflops": flops[name] / s / 1e12,
-                        "mfu": mfu(flops[name], s, peak_tf), "times_s": times[name]}
+        s, c = median(wall[name]), median(cpu[name])
+        models[name] = {"params": params[name], "s_per_step": s, "cpu_s_per_step": c,
+                        "tokens_per_s": spec.batch * video / s, "flops_per_step": flops[name],
+                        "tflops": flops[name] / s / 1e12, "mfu": mfu(flops[name], s, peak.of(spec.precision)),
+                        "mfu_cpu": mfu(flops[name], c, peak.of(spec.precision, "cpu")),
+                        "wall_s": wall[name], "cpu_s": cpu[name]}
     first = next(iter(runners))
+    ratio = {name: models[name]["s_per_step"] / models[first]["s_per_step"] for name in runners}
+    cpu_ratio = {name: models[name]["cpu_s_per_step"] / models[first]["cpu_s_per_step"] for name in runners}
     result: dict[str, Any] = {
         "peak": asdict(peak),
-        "config": {**asdict(spec), "variants": list(spec.variants), "video_tokens": video, "grid": list(grid),
-                   "dit": asdict(cfg)},
+        "config": {**asdict(spec), "variants": list(spec.variants), "warmup": warmup, "video_tokens": video,
+                   "grid": list(grid), "dit": asdict(cfg)},
         "models": models,
-        "ratios": {name: models[name]["s_per_step"] / models[first]["s_per_step"] for name in runners},
+        "ratios": ratio,
+        "cpu_ratios": cpu_ratio,
     }
     if spec.peer:
-        result["peer_over_kinema"] = models["peer"]["s_per_step"] / models[first]["s_per_step"]
+        result["peer_over_kinema"] = ratio["peer"] / ratio[first]
+        result["peer_over_kinema_cpu"] = cpu_ratio["peer"] / cpu_ratio[first]
         result["param_ratio"] = params["peer"] / params[first]
     rows = [{"model": n, "params": m["params"], "s/step": m["s_per_step"], "tokens/s": m["tokens_per_s"],
-             "TFLOP/s": m["tflops"], "MFU": f"{100 * m['mfu']:.1f}%", f"time / {first}": result["ratios"][n]}
+             "TFLOP/s": m["tflops"], "MFU": f"{100 * m['mfu']:.1f}%", f"/ {first}": ratio[n],
+             "CPU s/step": m["cpu_s_per_step"], "MFU (CPU)": f"{100 * m['mfu_cpu']:.1f}%",
+             f"/ {first} (CPU)": cpu_ratio[n]}
             for n, m in models.items()]
     text = (f"{spec.preset}: dim {cfg.dim}, depth {cfg.depth}, {cfg.heads} heads x {cfg.head_dim}; batch {spec.batch}, "
             f"{video} video tokens ({grid[0]} x {grid[1]} x {grid[2]}) + {spec.text_len} text = {spec.tokens}; "
-            f"{spec.precision}; median of {spec.steps} steps after {spec.warmup} warm-up\n"
-            f"MFU against this run's {spec.precision} matmul peak {peak_tf:.3g} TFLOP/s\n"
+            f"{spec.precision}; medians of {spec.steps} steps after {warmup} warm-up, interleaved\n"
+            f"MFU against this run's {spec.precision} matmul peak: {peak.of(spec.precision):.3g} TFLOP/s by wall time, "
+            f"{peak.of(spec.precision, 'cpu'):.3g} by CPU time (CPU time: the steadier on a shared machine)\n"
             + table(rows, list(rows[0])))
     if spec.peer:
-        text += (f"\npeer / kinema time per step: {result['peer_over_kinema']:.3g} "
-                 f"(params {params['peer']:,} vs {params[first]:,}, ratio {result['param_ratio']:.3f})")
+        text += (f"\npeer / kinema time per step: {result['peer_over_kinema']:.3g} (wall), "
+                 f"{result['peer_over_kinema_cpu']:.3g} (CPU); params {params['peer']:,} vs {params[first]:,}, "
+                 f"ratio {result['param_ratio']:.3f}")
     return result, text
