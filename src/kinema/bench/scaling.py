@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kinema.bench.machine import peak_rss_gib, reset_peak_rss, rss_gib, table, timed_cpu
+from kinema.bench.machine import describe, machine_info, peak_rss_gib, reset_peak_rss, rss_gib, table, timed_cpu
 from kinema.bench.train import video_grid
 from kinema.models.dit import DiT, DiTConfig, DiTCond, count_params, flops_per_token
 
@@ -77,7 +77,9 @@ def run_scaling(cfg: DiTConfig, tokens: tuple[int, ...] = TOKENS, *, text_len: i
     result: dict[str, Any] = {"dit": name, "params": count_params(cfg), "precision": precision, "guidance": guidance,
                               "text_len": text_len, "rows": rows, "exponents": fits, "plot": None}
     if out:
-        result["plot"] = str(plot(rows, fits, Path(out), f"{name or 'DiT'} ({result['params']:,} params)"))
+        title = (f"{name or 'DiT'}: dim {cfg.dim}, depth {cfg.depth}, {result['params']:,} params, {precision}, "
+                 f"batch 1\n{describe(machine_info())}")
+        result["plot"] = str(plot(rows, fits, Path(out), title))
     fmt = lambda k: "-" if k is None else f"{k:.2f}"  # noqa: E731
     text = (f"DiT {name} ({result['params']:,} params), batch 1, {precision}, guidance {guidance:g}, "
             f"{text_len} text tokens; best of {repeat}\n"
@@ -97,13 +99,17 @@ def plot(rows: list[dict[str, Any]], fits: dict[str, float | None], out: Path, t
     import matplotlib.pyplot as plt
 
     xs = [r["tokens"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for key, label in (("forward_s", "one DiT forward"), ("step_s", "one denoising step (CFG)")):
-        k = fits["forward" if key == "forward_s" else "step"]
-        ax.loglog(xs, [r[key] for r in rows], "o-", label=label + ("" if k is None else f", k = {k:.2f}"))
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for key, label, style, color in (("forward", "one DiT forward", "o-", "C0"),
+                                     ("step", "one denoising step (CFG)", "s-", "C1"),
+                                     ("forward_cpu", "forward, CPU time", "o--", "C0"),
+                                     ("step_cpu", "step, CPU time", "s--", "C1")):
+        k = fits[key]
+        ax.loglog(xs, [r[f"{key}_s"] for r in rows], style, color=color,
+                  label=label + ("" if k is None else f", k = {k:.2f}"))
     ax.set_xlabel("tokens")
     ax.set_ylabel("seconds")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     out.parent.mkdir(parents=True, exist_ok=True)
