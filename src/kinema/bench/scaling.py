@@ -66,10 +66,11 @@ def run_scaling(cfg: DiTConfig, tokens: tuple[int, ...] = TOKENS, *, text_len: i
             step = [timed_cpu(lambda: sample_euler(velocity, x, ts, cond, uncond=uncond, guidance=guidance))
                     for _ in range(repeat)]
             flops = n * flops_per_token(cfg, n, text_len)
-            best = min(w for w, _ in fwd)
+            best, best_cpu = min(w for w, _ in fwd), min(c for _, c in fwd)
             rows.append({"tokens": n, "grid": f"{F_}x{Hp}x{Wp}", "forward_s": best,
-                         "step_s": min(w for w, _ in step), "forward_cpu_s": min(c for _, c in fwd),
+                         "step_s": min(w for w, _ in step), "forward_cpu_s": best_cpu,
                          "step_cpu_s": min(c for _, c in step), "forward_tflops": flops / best / 1e12,
+                         "forward_tflops_cpu": flops / best_cpu / 1e12,
                          "peak_rss_gib": peak_rss_gib(), "extra_gib": max(peak_rss_gib() - base, 1e-6)})
     xs = [r["tokens"] for r in rows]
     fits = {key: fit_exponent(xs, [r[f"{key}_s" if key != "memory" else "extra_gib"] for r in rows])

@@ -10,7 +10,8 @@ Both run interleaved in one process (kinema, peer, kinema, ...), so a busy machi
 Token count: `tokens` is the peer's joint sequence, video tokens + text_len text tokens (2,064 = 2,048 + 16); the
 video tokens are laid out as F x Hp x Wp (8 x 16 x 16 for 2,048). kinema attends over the video tokens and
 cross-attends to the text. MFU = analytic FLOPs per step (3 x forward: backward costs twice the forward) / time /
-the bf16 (or fp32) matmul peak measured at the start of the same run.
+the bf16 (or fp32) matmul peak measured at the start of the same run, once by wall time and once by the process's
+CPU time (the steadier on a shared machine; see machine.timed_cpu).
 
 Variants (`variants=`) are speed ideas for kinema's step, each timed interleaved with the baseline.
 """
