@@ -194,7 +194,7 @@ def tiny_model(tmp_path_factory):
     save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(out / "vae.safetensors"))
     save_file({k: v.contiguous() for k, v in DiT(dit_cfg).state_dict().items()}, str(out / "dit.safetensors"))
     config = {"kind": "pipeline", "name": "bench-tiny", "dit": asdict(dit_cfg), "vae": asdict(vae_cfg),
-              "text_encoder": "minilm", "flow": {}, "data": {}}
+              "text_encoder": "minilm", "flow": {}, "data": {"sizes": ["16x16"], "frames": [5]}}
     (out / "config.json").write_text(json.dumps(config))
     return out
 
