@@ -49,7 +49,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=513, help="frames per rollout (horizons 1, 8, 32, 128, 512 fit)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps per frame (default: the model's)")
     p.add_argument("--policies", default="scripted,random", help="action policies: scripted, random")
-    p.add_argument("--idm-worlds", type=int, default=30, help="worlds for the estimator's ground-truth check (0 = skip)")
+    p.add_argument("--idm-worlds", type=int, default=30,
+                   help="worlds for the estimator's ground-truth check (0 = skip)")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
@@ -80,7 +81,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     t = psub.add_parser("train", help="train the action-conditioned play model on explore walks")
     t.add_argument("--vae", required=True, help="a time_down=1 VAE run or model directory (kinema play vae)")
-    t.add_argument("--preset", default="S", help="model size (kinema.interactive.model.PRESETS: tiny, S)")
+    t.add_argument("--preset", default="S", help="model size (kinema.interactive.model.PRESETS: tiny, S, M)")
     _train_flags(t, frames=16, batch=8)
     t.add_argument("--window", type=int, default=8, help="attention window in frames (itself included)")
     t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "

@@ -219,7 +219,8 @@ def _loop_closure(model, steps: int, seed: int, turn_speed: float) -> dict[str, 
         gt = walk(world, ["A"] * turns, w, h, fps)
         gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed, steps=steps),
                       ["A"] * turns, gt[0])
-        out.append((psnr(gen[-1], gen[0]), psnr(gt[-1], gt[0]), psnr(gen[-1], gt[-1]), psnr(gen[turns // 2], gt[turns // 2])))
+        half = turns // 2
+        out.append((psnr(gen[-1], gen[0]), psnr(gt[-1], gt[0]), psnr(gen[-1], gt[-1]), psnr(gen[half], gt[half])))
     a = np.array(out)
     return {"turns": turns, "psnr_last_vs_first": float(a[:, 0].mean()), "gt_psnr_last_vs_first": float(a[:, 1].mean()),
             "psnr_last_vs_gt": float(a[:, 2].mean()), "psnr_halfway_vs_gt": float(a[:, 3].mean())}

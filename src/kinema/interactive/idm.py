@@ -98,7 +98,8 @@ def _grids(cam: Camera) -> tuple[torch.Tensor, torch.Tensor]:
     grids, owner = [], []
     for k, key in enumerate(KEYS):
         dx, dy, dyaw = motion(key, cam)
-        depths = [far] if dx == dy == 0.0 else [1.0 / s if s > 0 else far for s in np.linspace(1 / NEAREST, 0, N_DEPTHS)]
+        inverse = np.linspace(1 / NEAREST, 0, N_DEPTHS)  # 1 / depth candidates
+        depths = [far] if dx == dy == 0.0 else [1.0 / s if s > 0 else far for s in inverse]
         c, s = math.cos(dyaw), math.sin(dyaw)
         for D in depths:
             z = np.where(D <= plane, D, plane)  # (H, W): the wall in front of the floor/ceiling, else the plane

@@ -38,8 +38,8 @@ def require_tty(stdin: TextIO, stdout: TextIO) -> None:
     """One clear error when there is no terminal to play in."""
     for name, stream in (("stdin", stdin), ("stdout", stdout)):
         if not (hasattr(stream, "isatty") and stream.isatty()):
-            raise ValueError(f"--live needs an interactive terminal, but {name} is not a TTY; render a scripted rollout "
-                             "instead: kinema play --actions \"W W A ...\" -o out.mp4")
+            raise ValueError(f"--live needs an interactive terminal, but {name} is not a TTY; render a scripted "
+                             "rollout instead: kinema play --actions \"W W A ...\" -o out.mp4")
 
 
 def _read_keys(fd: int) -> str:
@@ -68,7 +68,8 @@ def play_live(session, start: np.ndarray | None, *, truth=None, fps: float = 10.
     require_tty(stdin, stdout)
     fd = stdin.fileno()
     saved = termios.tcgetattr(fd)
-    times: list[float] = []
+    times: list[float] = []  # generation time of each frame
+    ticks: list[float] = []  # start of each loop iteration (the displayed frame rate)
     try:
         tty.setcbreak(fd)
         stdout.write("\x1b[?25l\x1b[2J")  # hide the cursor, clear the screen
@@ -80,12 +81,14 @@ def play_live(session, start: np.ndarray | None, *, truth=None, fps: float = 10.
                 world, pose = truth
                 shown = np.concatenate([frame, world.view(pose, frame.shape[1], frame.shape[0])], axis=1)
             ms = 1e3 * np.mean(times[-20:]) if times else 0.0
-            status = (f" {1e3 / ms if ms else 0:5.1f} fps possible | {ms:5.1f} ms/frame (dit "
-                      f"{1e3 * session.timing['dit_s']:4.1f}, decode {1e3 * session.timing['decode_s']:4.1f}) | "
+            shown_fps = (len(ticks[-21:]) - 1) / (ticks[-1] - ticks[-21:][0]) if len(ticks) > 1 else 0.0
+            status = (f" {shown_fps:4.1f} fps shown | {1e3 / ms if ms else 0:5.1f} fps possible | {ms:5.1f} ms/frame "
+                      f"(dit {1e3 * session.timing['dit_s']:4.1f}, decode {1e3 * session.timing['decode_s']:4.1f}) | "
                       f"key {key} | {session.steps} step(s) | {HELP}")
             stdout.write("\x1b[H" + "\n".join(frame_to_ansi(shown, scale)) + "\n\x1b[K" + status + "\n")
             stdout.flush()
             tick = time.perf_counter()
+            ticks.append(tick)
             typed = _read_keys(fd)
             if any(q in typed for q in QUIT):
                 break

@@ -50,11 +50,14 @@ def action_ids(keys: list[str] | str, *, start: bool = True) -> Tensor:
 
 
 # DiT sizes (latent_channels is replaced by the VAE's). 64 tokens per 64x64 frame (16x16 latent, patch 2).
-# Forward of one 64-token frame against a full 7-frame cache, fp32, one thread of an AMD EPYC (kinema play bench):
-# "S" (dim 192, depth 4) ~10 ms; a dim-128 model ~6 ms. count_params: "S" 3.7M.
+# CPU time per 64x64 frame, streaming VAE decode (~9 ms) included, at 1 / 2 / 4 denoising steps: one thread of an
+# AMD EPYC on a loaded machine, best of 5 blocks of 10 frames (kinema play bench reports the same kind of numbers):
+#   "S" (dim 160, 2.5M params): 25 / 35 / 55 ms  -> the shipped size: 2 steps fit the 40 ms budget
+#   "M" (dim 192, 3.6M params): 29 / 39 / 63 ms  -> 1 step fits; a dim-128 model gives 22 / 30 / 46 ms
 PRESETS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(latent_channels=4, dim=32, depth=2, heads=2, causal_time=True, num_actions=NUM_ACTIONS),
-    "S": DiTConfig(latent_channels=8, dim=192, depth=4, heads=6, causal_time=True, num_actions=NUM_ACTIONS),
+    "S": DiTConfig(latent_channels=8, dim=160, depth=4, heads=5, causal_time=True, num_actions=NUM_ACTIONS),
+    "M": DiTConfig(latent_channels=8, dim=192, depth=4, heads=6, causal_time=True, num_actions=NUM_ACTIONS),
 }
 
 # VAEs with time_down = 1 (one latent frame per video frame, decoded one at a time with decode_next).
@@ -80,7 +83,10 @@ class PlayConfig:
     ctx_noise_max:  training: context frames get t ~ U(0, ctx_noise_max).
     context_prob:   training: probability that a frame is a context frame (mask 1, small t, no loss); the others
                     are noisy frames with their own t (diffusion forcing), which carry the loss.
-    logit_mean, logit_std, train_shift: the noisy frames' t ~ shift(sigmoid(N(mean, std))).
+    logit_mean, logit_std, train_shift: the noisy frames' t ~ shift(sigmoid(N(mean, std))) ...
+    grid_prob:      ... or, with this probability, one of the times the 1-, 2- and 4-step play schedules evaluate
+                    (t = 1, 0.75, 0.5, 0.25 at shift 1): a few-step sampler only ever asks for those, and a
+                    logit-normal almost never draws t near 1, where every play frame starts.
     text_dropout:   training: captions replaced by the null text (for guidance of the first frame).
     first_steps, first_guidance: the first frame, made from the prompt alone (no context), uses more steps and CFG.
     """
@@ -95,6 +101,7 @@ class PlayConfig:
     logit_mean: float = 0.0
     logit_std: float = 1.0
     train_shift: float = 1.0
+    grid_prob: float = 0.5
     text_dropout: float = 0.1
     first_steps: int = 16
     first_guidance: float = 3.0
@@ -102,11 +109,17 @@ class PlayConfig:
     def __post_init__(self) -> None:
         if self.window < 1 or self.steps < 1 or self.first_steps < 1:
             raise ValueError("window, steps and first_steps must be >= 1")
-        for name in ("ctx_noise", "ctx_noise_max", "context_prob", "text_dropout"):
+        for name in ("ctx_noise", "ctx_noise_max", "context_prob", "grid_prob", "text_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.fps <= 0 or self.shift <= 0 or self.train_shift <= 0 or self.logit_std <= 0:
             raise ValueError("fps, shift, train_shift and logit_std must be > 0")
+
+    def grid_times(self) -> list[float]:
+        """The times at which 1-, 2- and 4-step play evaluates the model (each schedule without its final 0)."""
+        from kinema.flow.timesteps import sampling_schedule
+
+        return sorted({round(float(t), 12) for k in (1, 2, 4) for t in sampling_schedule(k, self.shift)[:-1]})
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ Model directory (kind "play-model"): config.json + dit.safetensors + vae.safeten
 Objective (Diffusion Forcing, Chen et al. 2024, arXiv 2407.01392, with GameNGen's context noise augmentation,
 Valevski et al. 2024, arXiv 2408.14837): each frame of a clip is, independently, either a context frame (mask 1, a
 small t ~ U(0, ctx_noise_max), no loss: what a committed frame looks like in play) or a noisy frame (mask 0, its own
-t from a shifted logit-normal, flow-matching loss v = eps - x0). One causal, sliding-window forward covers the clip, so
+t from a shifted logit-normal or, half the time, one of the few times 1-4 step play evaluates; flow-matching loss
+v = eps - x0). One causal, sliding-window forward covers the clip, so
 each noisy frame learns to denoise given whatever its window holds: mostly slightly-noisy context, sometimes noisier
 frames (the robustness that lets errors not compound). t = 1 is noise, t = 0 data (kinema.flow.path).
 """
@@ -54,11 +55,15 @@ class PlayObjective:
         with torch.autocast(z.device.type, enabled=False):
             emb = self.text.encode(list(batch["caption"]))
         eps, t, ctx, drop = [], [], [], []
+        grid = torch.tensor(cfg.grid_times(), device=z.device)  # (G,)
         for g in per_sample_generators(batch["seed"], z.device):
             eps.append(torch.randn(z.shape[1:], generator=g, device=z.device))  # (C, T, h, w)
             is_ctx = torch.rand(T, generator=g, device=z.device) < cfg.context_prob  # (T,)
             is_ctx[int(torch.randint(T, (1,), generator=g, device=z.device))] = False  # at least one frame learns
             t_noisy = apply_shift(logit_normal((T,), g, cfg.logit_mean, cfg.logit_std), cfg.train_shift)  # (T,)
+            on_grid = torch.rand(T, generator=g, device=z.device) < cfg.grid_prob  # (T,)
+            t_grid = grid[torch.randint(len(grid), (T,), generator=g, device=z.device)]  # (T,)
+            t_noisy = torch.where(on_grid, t_grid, t_noisy)  # (T,)
             t_ctx = torch.rand(T, generator=g, device=z.device) * cfg.ctx_noise_max  # (T,)
             t.append(torch.where(is_ctx, t_ctx, t_noisy))
             ctx.append(is_ctx)

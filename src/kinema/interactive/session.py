@@ -112,7 +112,7 @@ class Session:
         self.frames = 0
         self.timing = {"dit_s": 0.0, "decode_s": 0.0}  # of the last frame
 
-    # ---- helpers ----------------------------------------------------------------------------------------------------
+    # ---- helpers -----------------------------------------------------------------------------------------------------
 
     def _cond(self, actions: list[int], mask: list[float], drop: bool | None = None) -> DiTCond:
         return DiTCond(text=self.text, text_mask=self.text_mask, mask=torch.tensor([mask]),
@@ -145,7 +145,7 @@ class Session:
         self.timing["decode_s"] = time.perf_counter() - t0
         return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
-    # ---- starting -----------------------------------------------------------------------------------------------------
+    # ---- starting ----------------------------------------------------------------------------------------------------
 
     @torch.no_grad()
     def start_from_image(self, frame: np.ndarray) -> np.ndarray:
@@ -184,7 +184,7 @@ class Session:
         if w % m or h % m or w < m or h < m:
             raise ValueError(f"frame size must be a positive multiple of {m} pixels on both sides, got {w}x{h}")
 
-    # ---- playing ------------------------------------------------------------------------------------------------------
+    # ---- playing -----------------------------------------------------------------------------------------------------
 
     @torch.no_grad()
     def step(self, key: str) -> np.ndarray:
