@@ -50,10 +50,10 @@ def action_ids(keys: list[str] | str, *, start: bool = True) -> Tensor:
 
 
 # DiT sizes (latent_channels is replaced by the VAE's). 64 tokens per 64x64 frame (16x16 latent, patch 2).
-# CPU time per 64x64 frame, streaming VAE decode (~9 ms) included, at 1 / 2 / 4 denoising steps: one thread of an
-# AMD EPYC on a loaded machine, best of 5 blocks of 10 frames (kinema play bench reports the same kind of numbers):
-#   "S" (dim 160, 2.5M params): 25 / 35 / 55 ms  -> the shipped size: 2 steps fit the 40 ms budget
-#   "M" (dim 192, 3.6M params): 29 / 39 / 63 ms  -> 1 step fits; a dim-128 model gives 22 / 30 / 46 ms
+# `kinema play bench` (random weights, batch 1, one thread of an AMD EPYC, machine load ~2): wall ms per 64x64 frame,
+# streaming VAE decode (~9 ms) included, at 1 / 2 / 4 steps: "S" (dim 160, 2.5M params) 24.8 / 33.4 / 51.3, so
+# 2 steps fit the 40 ms budget. CPU time, best of 5 x 10 frames on a busier machine: "S" 25 / 35 / 55,
+# "M" (dim 192, 3.6M params) 29 / 39 / 63 (1 step fits), a dim-128 model 22 / 30 / 46.
 PRESETS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(latent_channels=4, dim=32, depth=2, heads=2, causal_time=True, num_actions=NUM_ACTIONS),
     "S": DiTConfig(latent_channels=8, dim=160, depth=4, heads=5, causal_time=True, num_actions=NUM_ACTIONS),
