@@ -96,6 +96,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("-o", "--out", default=None, help="write a log-log plot here (.png)")
     _common(q)
     p.set_defaults(run=run)
+    from kinema.cli.play import add_bench_arguments, run_bench
+
+    q = bsub.add_parser("play", help="interactive mode: frames per second and latency per frame, 1/2/4 steps")
+    add_bench_arguments(q)
+    q.set_defaults(run=run_bench)
 
 
 def command_line(args: argparse.Namespace) -> str:

@@ -40,6 +40,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sc.add_argument("--template", default="all", help="a held-out scenes template or all (default all)")
     sc.set_defaults(run=run_scenes)
     _add_prompts_parser(esub)
+    from kinema.cli.play import add_eval_arguments, run_eval
+
+    pl = esub.add_parser("play", help="interactive mode: PSNR/SSIM by horizon, action following, loops, stability")
+    add_eval_arguments(pl)
+    pl.set_defaults(run=run_eval)
 
 
 def _continuation_flags(p: argparse.ArgumentParser, n: int) -> None:

@@ -63,11 +63,12 @@ PRESETS: dict[str, DiTConfig] = {
 # VAEs with time_down = 1 (one latent frame per video frame, decoded one at a time with decode_next).
 # "f4t1" is kinema.models.vae's "f4" with no temporal compression: 64x64 -> 16x16x8 per frame, decode ~8.5 ms per
 # frame under bf16 autocast on one EPYC thread (27 ms in fp32).
+from kinema.models.vae import PRESETS as VAE_BASE_PRESETS  # noqa: E402
+
 VAE_PRESETS: dict[str, VAEConfig] = {
     "tiny-t1": VAEConfig(latent_channels=4, base_channels=4, channel_mult=(1, 2, 4), space_down=4, time_down=1,
                          num_res_blocks=1, decoder_res_blocks=1),
-    "f4t1": VAEConfig(latent_channels=8, base_channels=16, channel_mult=(1, 2, 4), space_down=4, time_down=1,
-                      num_res_blocks=1, decoder_res_blocks=1),
+    "f4t1": VAE_BASE_PRESETS["f4t1"],  # also `kinema train vae --preset f4t1 --world explore`
 }
 
 
