@@ -208,8 +208,9 @@ def run_sample(model: str | Path | None, *, frames: int = 16, size: tuple[int, i
         result["peer_over_kinema_cpu"] = peer_row["cpu_s"] / ref["cpu_s"]
         result["peer_over_kinema_per_step"] = peer_row["s_per_step"] / b if b > 0 else None
         result["peer_over_kinema_per_step_cpu"] = peer_row["cpu_s_per_step"] / b_cpu if b_cpu > 0 else None
-        per_step = "n/a" if b <= 0 or b_cpu <= 0 else (f"{result['peer_over_kinema_per_step']:.3g} "
-                                                        f"({result['peer_over_kinema_per_step_cpu']:.3g} by CPU time)")
+        fmt = lambda v: "n/a" if v is None else f"{v:.3g}"  # noqa: E731 (a fit over noisy wall times can fail)
+        per_step = (f"{fmt(result['peer_over_kinema_per_step'])} "
+                    f"({fmt(result['peer_over_kinema_per_step_cpu'])} by CPU time)")
         text += (f"\npeer = diffusers CogVideoXPipeline, random weights: transformer "
                  f"{peer_row['transformer_params']:,} params, VAE {peer_row['vae_params']:,}, "
                  f"{peer_row['video_tokens']} video + {peer_row['text_tokens']} text tokens, guidance {peer_guidance:g}"
