@@ -400,6 +400,19 @@ def world_generator(*, frames: int = 17, size: tuple[int, int] = (64, 64), fps: 
     return generate
 
 
+def through_vae(generate: Generate, vae) -> Generate:
+    """`generate`'s clips encoded and decoded by `vae` (a kinema CausalVAE): what a model built on it can show at best,
+    so world_generator() through it is the parser's ceiling for that model."""
+    import torch
+
+    @torch.no_grad()
+    def roundtrip(prompt: str, seed: int) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(generate(prompt, seed))).permute(3, 0, 1, 2)[None]  # (1, 3, T, H, W)
+        y = vae.decode(vae.encode(x.float() / 127.5 - 1.0)[0])[0]  # (3, T, H, W)
+        return ((y.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).numpy()
+    return roundtrip
+
+
 def plot_accuracy(result: dict, path: str | Path) -> Path:
     """A bar plot of accuracy per attribute, one bar per language (matplotlib, Agg)."""
     import matplotlib
@@ -437,6 +450,8 @@ def add_prompts_parser(eval_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="a DiT run directory or an exported model directory")
     p.add_argument("--ground-truth", action="store_true",
                    help="score the worlds' own clips for each prompt instead of a model (the parser's calibration)")
+    p.add_argument("--through-vae", metavar="VAE", help="with --ground-truth: pass the worlds' clips through this VAE "
+                   "(a run or model directory) first, the parser's ceiling for a model built on it")
     p.add_argument("-n", type=int, default=1, help="clips per prompt and language (seeds 0..n-1)")
     p.add_argument("--languages", default="en,zh", help="comma-separated: en, zh")
     p.add_argument("--frames", type=int, default=17, help="frames per clip")
@@ -453,8 +468,14 @@ def run_prompts(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ValueError("-n must be >= 1")
     languages = tuple(x.strip() for x in args.languages.split(",") if x.strip())
+    if args.through_vae and not args.ground_truth:
+        raise ValueError("--through-vae goes with --ground-truth")
     if args.ground_truth:
         generate, what = world_generator(frames=args.frames, size=tuple(args.size)), "the worlds' own clips"
+        if args.through_vae:
+            from kinema.train.recipes import load_vae
+
+            generate, what = through_vae(generate, load_vae(args.through_vae)), f"{what} through {args.through_vae}"
     elif args.model:
         from kinema.pipeline import Pipeline
         from kinema.prompts import expand_prompt
