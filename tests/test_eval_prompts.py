@@ -144,6 +144,17 @@ def test_wrong_colour_clips_score_low_on_colour_only(truth):
         assert acc["color"] == 0.0 and acc["count"] >= 0.9 and acc["direction"] >= 0.9, (lang, acc)
 
 
+def test_through_vae_round_trips_shape_and_type():
+    import torch
+
+    from kinema.models.vae import PRESETS, CausalVAE
+
+    vae = CausalVAE(PRESETS["tiny"]).eval()
+    clip = np.full((5, 16, 16, 3), 200, np.uint8)
+    out = ep.through_vae(lambda p, s: clip, vae)("a red ball", 0)
+    assert out.dtype == np.uint8 and out.shape == clip.shape
+
+
 def test_evaluate_prompts_errors():
     with pytest.raises(ValueError, match="n_per_prompt"):
         evaluate_prompts(lambda p, s: None, n_per_prompt=0)
@@ -167,3 +178,5 @@ def test_cli_ground_truth_writes_results_and_plot(tmp_path, monkeypatch, capsys)
     assert (tmp_path / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="--model"):
         args.run(parser.parse_args(["eval", "prompts"]))
+    with pytest.raises(ValueError, match="--ground-truth"):
+        args.run(parser.parse_args(["eval", "prompts", "--through-vae", "runs/vae"]))

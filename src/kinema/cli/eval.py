@@ -168,6 +168,8 @@ def _add_prompts_parser(esub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="a DiT run directory or an exported model directory")
     p.add_argument("--ground-truth", action="store_true",
                    help="score the worlds' own clips for each prompt instead of a model (the parser's calibration)")
+    p.add_argument("--through-vae", metavar="VAE", help="with --ground-truth: pass the worlds' clips through this VAE "
+                   "(a run or model directory) first, the parser's ceiling for a model built on it")
     p.add_argument("-n", type=int, default=1, help="clips per prompt and language (seeds 0..n-1)")
     p.add_argument("--languages", default="en,zh", help="comma-separated: en, zh")
     p.add_argument("--frames", type=int, default=17, help="frames per clip")
