@@ -180,3 +180,28 @@ def test_cli_ground_truth_writes_results_and_plot(tmp_path, monkeypatch, capsys)
         args.run(parser.parse_args(["eval", "prompts"]))
     with pytest.raises(ValueError, match="--ground-truth"):
         args.run(parser.parse_args(["eval", "prompts", "--through-vae", "runs/vae"]))
+
+
+def test_no_expand_reaches_the_model_as_written(monkeypatch):
+    """--no-expand must not be undone by the pipeline's own expansion (Pipeline.generate expands by default)."""
+    import numpy as np
+
+    from kinema.cli import build_parser
+    from kinema.pipeline import Pipeline
+
+    seen = []
+
+    class Fake:
+        def generate(self, text, **kw):
+            seen.append((text, kw.get("expand")))
+            return type("O", (), {"video": np.zeros((9, 64, 64, 3), np.uint8)})()
+
+    monkeypatch.setattr(Pipeline, "from_pretrained", classmethod(lambda cls, path: Fake()))
+    monkeypatch.setattr(ep, "PROMPTS", PROMPTS[:2])
+    for flags, expanded in ((["--no-expand"], False), ([], True)):
+        seen.clear()
+        args = build_parser().parse_args(["eval", "prompts", "--model", "m", "--frames", "9", *flags])
+        assert args.run(args) == 0
+        assert seen and all(expand is False for _, expand in seen)  # the eval decides; the pipeline never re-expands
+        raw = {p for pair in PROMPTS[:2] for p in pair}
+        assert all((text in raw) != expanded for text, _ in seen)

@@ -464,7 +464,7 @@ def run_prompts(args: argparse.Namespace) -> int:
         def generate(prompt: str, seed: int) -> np.ndarray:
             text = prompt if args.no_expand else expand_prompt(prompt, seed=seed, frames=args.frames).text
             return pipe.generate(text, frames=args.frames, size=tuple(args.size), seed=seed, steps=args.steps,
-                                 guidance=args.guidance).video
+                                 guidance=args.guidance, expand=False).video  # expanded here, or not at all
         what = f"{args.model}{' (prompts as written)' if args.no_expand else ' (prompts expanded)'}"
     else:
         raise ValueError("give --model DIR (or --ground-truth)")
