@@ -157,3 +157,41 @@ def test_warm_start_and_mode_probs(tmp_path, vae_run):
     assert list(trainer.objective.vae.cfg.latent_scale) == src_vae["latent_scale"]
     with pytest.raises(ValueError, match="neither"):
         build_dit_run("tiny", vae_run, DataConfig(sizes=("16x16",), frames=(5,)), cfg, init_from=vae_run)
+
+
+def test_decoder_finetune_keeps_the_latents_and_ships_with_the_dit(tmp_path, vae_run, capsys):
+    """train vae --init-from --freeze-encoder changes the decoder only; export --vae ships it beside a DiT that learned
+    the base VAE's latents, and refuses a VAE with another encoder."""
+    from kinema.train.recipes import run_weights
+
+    dec = tmp_path / "dec"
+    assert main(["train", "vae", "--init-from", str(vae_run), "--freeze-encoder", "--steps", "2", "--lr", "1e-2",
+                 "--out", str(dec), *TINY]) == 0
+    base, tuned = run_weights(vae_run), run_weights(dec)
+    enc = [k for k in base if k.startswith("encoder.")]
+    assert enc and all(torch.equal(base[k], tuned[k]) for k in enc)
+    assert any(not torch.equal(base[k], tuned[k]) for k in base if k.startswith("decoder."))
+    conf = json.loads((dec / "config.json").read_text())
+    assert conf["preset"] == "tiny" and conf["freeze_encoder"] is True
+
+    dit = tmp_path / "dit"
+    assert main(["train", "dit", "--preset", "tiny", "--vae", str(vae_run), "--steps", "1", "--out", str(dit),
+                 *TINY]) == 0
+    model = tmp_path / "model"
+    assert main(["export", str(dit), "-o", str(model), "--vae", str(dec)]) == 0
+    from safetensors.torch import load_file
+    shipped = load_file(str(model / "vae.safetensors"))
+    assert all(torch.equal(shipped[k], tuned[k].to(torch.bfloat16)) for k in tuned)
+    assert (model / "training" / "vae_base_config.json").is_file()
+    assert json.loads((model / "config.json").read_text())["vae_train"]["freeze_encoder"] is True
+
+    other = tmp_path / "other"  # a whole new VAE: its latents are not the ones the DiT learned
+    assert main(["train", "vae", "--preset", "tiny", "--steps", "1", "--seed", "9", "--out", str(other), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["export", str(dit), "-o", str(tmp_path / "m2"), "--vae", str(other)]) == 2
+    assert "another encoder" in capsys.readouterr().err
+    assert main(["train", "vae", "--freeze-encoder", "--steps", "1", "--out", str(tmp_path / "x"), *TINY]) == 2
+    assert "needs --init-from" in capsys.readouterr().err
+    assert main(["train", "vae", "--preset", "f4", "--init-from", str(vae_run), "--out", str(tmp_path / "y"),
+                 *TINY]) == 2
+    assert "does not match" in capsys.readouterr().err

@@ -12,7 +12,8 @@ import argparse
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the video VAE or the DiT on the worlds or a folder of videos")
     p.add_argument("model", choices=("vae", "dit"), help="what to train (train a VAE first; the DiT works on its latents)")
-    p.add_argument("--preset", default="tiny", help="model size preset (see kinema.models.vae/dit PRESETS)")
+    p.add_argument("--preset", default=None,
+                   help="model size preset (see kinema.models.vae/dit PRESETS; default tiny, or --init-from's)")
     p.add_argument("--world", default="physics", dest="source",
                    help="training data: comma-separated worlds (physics, scenes/ramp_roll, explore, ...) or a folder "
                         "of videos/images with captions")
@@ -44,14 +45,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="dit only: probabilities of the conditioning modes t2v i2v extend extend_back connect "
                         "(default 0.4 0.2 0.15 0.1 0.15)")
     p.add_argument("--init-from", default=None, metavar="DIR",
-                   help="dit only: start from the DiT weights of an exported model or a run (a warm start, not a "
-                        "resume: new optimizer and schedule)")
+                   help="start from the weights of an exported model or a run of the same kind (a warm start, not "
+                        "a resume: new optimizer and schedule)")
+    p.add_argument("--freeze-encoder", action="store_true",
+                   help="vae only, with --init-from: train the decoder only, so the latents (and a DiT trained on "
+                        "them) stay exactly the same")
     p.set_defaults(run=run)
 
     e = sub.add_parser("export", help="bundle a trained DiT run (and its VAE) into a bf16 model directory")
     e.add_argument("run_dir", help="the DiT run directory")
     e.add_argument("-o", "--out", required=True, help="model directory to write")
     e.add_argument("--name", default=None, help="model name recorded in config.json (default: the folder's name)")
+    e.add_argument("--vae", default=None,
+                   help="ship this VAE run instead of the DiT's own: a decoder fine-tune with the same encoder")
     e.set_defaults(run=run_export)
 
 
@@ -62,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
     data_cfg = DataConfig(source=args.source, sizes=tuple(args.size or ("64x64",)),
                           frames=tuple(args.frames or (17,)), fps=args.fps, num_videos=args.num_videos)
-    out = args.out or f"runs/{args.model}-{args.preset}"
+    if args.freeze_encoder and args.model != "vae":
+        raise ValueError("--freeze-encoder is for kinema train vae")
+    out = args.out or f"runs/{args.model}-{args.preset or 'tiny'}"
     warmup = args.warmup if args.warmup is not None else max(1, min(100, args.steps // 10))
     train_cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
                             warmup_steps=warmup, ema_decay=args.ema, precision=args.precision,
@@ -70,14 +78,15 @@ def run(args: argparse.Namespace) -> int:
                             keep_last=args.keep_last, log_every=args.log_every, sample_every=args.sample_every,
                             seed=args.seed, out_dir=out, compile=args.compile, fsdp=args.fsdp)
     if args.model == "vae":
-        trainer = build_vae_run(args.preset, data_cfg, train_cfg, resume=args.resume)
+        trainer = build_vae_run(args.preset, data_cfg, train_cfg, resume=args.resume, init_from=args.init_from,
+                                freeze_encoder=args.freeze_encoder)
     else:
         if not args.vae:
             raise ValueError("kinema train dit needs --vae RUN_OR_MODEL_DIR (train one with: kinema train vae ...)")
         from kinema.train.recipes import FlowConfig
 
         flow = FlowConfig(mode_probs=tuple(args.mode_probs)) if args.mode_probs else None
-        trainer = build_dit_run(args.preset, args.vae, data_cfg, train_cfg, resume=args.resume, flow=flow,
+        trainer = build_dit_run(args.preset or "tiny", args.vae, data_cfg, train_cfg, resume=args.resume, flow=flow,
                                 init_from=args.init_from)
     trainer.fit()
     from kinema.train import is_main
@@ -90,6 +99,6 @@ def run(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from kinema.train.export import export_pipeline
 
-    out = export_pipeline(args.run_dir, args.out, name=args.name)
+    out = export_pipeline(args.run_dir, args.out, name=args.name, vae=args.vae)
     print(f"wrote {out}")
     return 0

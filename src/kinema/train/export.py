@@ -16,40 +16,58 @@ from kinema.train.recipes import read_config, run_weights
 
 
 def export_pipeline(run_dir: str | Path, out_dir: str | Path, *, name: str | None = None,
-                    dtype: torch.dtype = torch.bfloat16) -> Path:
+                    dtype: torch.dtype = torch.bfloat16, vae: str | Path | None = None) -> Path:
+    """vae: another VAE run to ship instead of the DiT's own, e.g. a decoder fine-tune (`kinema train vae --init-from
+    ... --freeze-encoder`); its encoder must equal the one the DiT learned the latents of."""
     run = Path(run_dir)
     conf = read_config(run)
     if conf.get("kind") != "dit":
         raise ValueError(f"{run} is not a DiT run directory (config kind {conf.get('kind')!r})")
     ckpt = latest_checkpoint(run)
+    if ckpt is None:
+        raise FileNotFoundError(f"{run} holds no checkpoint yet")
     step = int(json.loads((ckpt / "trainer.json").read_text())["step"])
-    vae_conf = read_config(conf["vae_source"])
+    vae_run = Path(conf["vae_source"]) if vae is None else Path(vae)
+    vae_weights = run_weights(vae_run)
+    if vae is not None:
+        _check_same_encoder(run_weights(conf["vae_source"]), vae_weights, conf["vae_source"], vae_run)
+    vae_conf = read_config(vae_run)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cast = lambda sd: {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in sd.items()}  # noqa
     write_safetensors(out / "dit.safetensors", cast(run_weights(run)), {"step": str(step)})
-    write_safetensors(out / "vae.safetensors", cast(run_weights(conf["vae_source"])), {})
+    write_safetensors(out / "vae.safetensors", cast(vae_weights), {})
     model = {
         "kind": "pipeline", "name": name or out.name, "kinema_version": __version__,
         "dit": conf["model"], "vae": conf["vae"], "text_encoder": conf["text_encoder"], "flow": conf["flow"],
         "data": conf["data"], "train": conf["train"], "dit_step": step,
-        "vae_train": {"preset": vae_conf.get("preset"), "data": vae_conf.get("data"), "train": vae_conf.get("train")},
+        "vae_train": {"preset": vae_conf.get("preset"), "data": vae_conf.get("data"), "train": vae_conf.get("train"),
+                      "init_from": vae_conf.get("init_from"), "freeze_encoder": bool(vae_conf.get("freeze_encoder"))},
         "dtype": str(dtype).removeprefix("torch."),
     }
     write_json(out / "config.json", model)
-    _copy_training_record(run, Path(conf["vae_source"]), out / "training")
+    _copy_training_record(run, vae_run, out / "training", vae_base=None if vae is None else Path(conf["vae_source"]))
     card = out / "README.md"
     if not card.is_file():  # a hand-edited card (with evaluation numbers) is kept on re-export
         card.write_text(_model_card(model, step), encoding="utf-8")
     return out
 
 
-def _copy_training_record(dit_run: Path, vae_run: Path, dest: Path) -> None:
-    """The configs, metrics and loss curves of both runs, so the weights can be reproduced and their training read."""
+def _check_same_encoder(base: dict[str, torch.Tensor], new: dict[str, torch.Tensor], base_run, new_run) -> None:
+    enc = sorted(k for k in base if k.startswith("encoder."))
+    if not enc or enc != sorted(k for k in new if k.startswith("encoder.")) or any(
+            not torch.equal(base[k], new[k]) for k in enc):
+        raise ValueError(f"{new_run} has another encoder than {base_run}, whose latents the DiT learned; "
+                         "only a decoder fine-tune (kinema train vae --init-from ... --freeze-encoder) can replace it")
+
+
+def _copy_training_record(dit_run: Path, vae_run: Path, dest: Path, vae_base: Path | None = None) -> None:
+    """The configs, metrics and loss curves of every run behind the weights, so they can be reproduced and read."""
     import shutil
 
     dest.mkdir(parents=True, exist_ok=True)
-    for prefix, run in (("dit", dit_run), ("vae", vae_run)):
+    runs = [("dit", dit_run), ("vae", vae_run)] + ([("vae_base", vae_base)] if vae_base is not None else [])
+    for prefix, run in runs:
         for name in ("config.json", "metrics.jsonl", "loss.png", "command.txt", "train.log"):
             if (run / name).is_file():
                 shutil.copyfile(run / name, dest / f"{prefix}_{name}")

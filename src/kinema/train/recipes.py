@@ -248,20 +248,51 @@ def dit_sample_fn(vae, text_encoder, data_cfg: DataConfig, flow: FlowConfig, pro
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def build_vae_run(preset: str, data_cfg: DataConfig, train_cfg, *, resume: bool = False, kl_weight: float = 1e-4):
+def build_vae_run(preset: str | None, data_cfg: DataConfig, train_cfg, *, resume: bool = False,
+                  kl_weight: float = 1e-4, init_from: str | Path | None = None, freeze_encoder: bool = False):
+    """A VAE training run. init_from (a VAE run or model directory) warm-starts from its weights and architecture;
+    freeze_encoder trains the decoder only, so the latents (and any DiT trained on them) stay exactly as they were."""
     from kinema.models.vae import PRESETS, CausalVAE
     from kinema.train.trainer import Trainer
 
-    if preset not in PRESETS:
-        raise ValueError(f"unknown VAE preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-    cfg = PRESETS[preset]
+    init_weights = None
+    if init_from is not None:
+        base = load_vae(init_from)
+        base_preset = _vae_preset(init_from)
+        if preset is not None and base_preset is not None and preset != base_preset:
+            raise ValueError(f"--preset {preset} does not match --init-from {init_from} (a {base_preset} VAE); "
+                             "leave --preset out to take the initial model's")
+        preset = preset or base_preset or "custom"
+        cfg = base.cfg
+        init_weights = base.state_dict()
+    else:
+        preset = preset or "tiny"
+        if preset not in PRESETS:
+            raise ValueError(f"unknown VAE preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+        cfg = PRESETS[preset]
+    saved = Path(train_cfg.out_dir) / "config.json"
+    if resume and saved.is_file():  # a resumed run keeps what it was started with
+        freeze_encoder = freeze_encoder or bool(json.loads(saved.read_text(encoding="utf-8")).get("freeze_encoder"))
+    if freeze_encoder and init_from is None and not resume:
+        raise ValueError("--freeze-encoder needs --init-from: a frozen random encoder learns nothing")
     _check_frames(data_cfg, cfg.time_down, cfg.space_down)
     model = CausalVAE(cfg, generator=torch.Generator().manual_seed(train_cfg.seed))
+    if init_weights is not None:
+        model.load_state_dict(init_weights)
+    if freeze_encoder:
+        model.encoder.requires_grad_(False)
     data = make_data(data_cfg, train_cfg.batch_size, train_cfg.seed)
     run_config = {"kind": "vae", "preset": preset, "model": asdict(cfg), "data": data_cfg.to_dict(),
-                  "objective": {"kl_weight": kl_weight}}
+                  "objective": {"kl_weight": kl_weight},
+                  "init_from": None if init_from is None else str(Path(init_from).resolve()),
+                  "freeze_encoder": freeze_encoder}
     return Trainer(model, VAEObjective(kl_weight), data, train_cfg, run_config=run_config,
                    sample_fn=vae_sample_fn(data), resume=resume)
+
+
+def _vae_preset(path: str | Path) -> str | None:
+    conf = read_config(path)
+    return conf.get("preset") if conf.get("kind") == "vae" else (conf.get("vae_train") or {}).get("preset")
 
 
 def build_dit_run(preset: str, vae_path: str | Path, data_cfg: DataConfig, train_cfg, *, resume: bool = False,
