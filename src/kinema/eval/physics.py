@@ -22,6 +22,8 @@ Choices this file makes, each recorded in the results' "protocol":
     |E_hat - E| / E, with the true masses (pi r^2) and only frames where both balls are scored.
   * Radius drift: mean over generated frames of |r_k / r_0 - 1|, r_k = sqrt(colour mass / pi) of each fully visible
     ball and r_0 its radius in frame 0 (a context frame).
+  * Pixel fidelity of the generated frames to the true ones (PSNR, SSIM; kinema.eval.fidelity), for the model and
+    the VAE floor: the worlds are deterministic, so the true continuation is unique.
   * Intervals: percentile bootstrap over clips (kinema.eval.stats, fixed seed); model/floor ratios resample clips in
     pairs, OOD/ID ratios resample each set on its own.
 """
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from kinema.eval.continuation import Continuation
+from kinema.eval.fidelity import psnr, ssim
 from kinema.eval.parse import (colour_weights, finite_difference_velocity, pixels_to_world, track_balls,
                                velocity_error)
 from kinema.eval.sets import SPLITS, eval_seed, padded_length, render_clip, video_sha256
@@ -100,7 +103,8 @@ def _scored_pairs(state: dict, frames: range) -> np.ndarray:
 
 
 def _radii(video: np.ndarray, colors, pos: np.ndarray, radius_px: np.ndarray) -> np.ndarray:
-    """(T, K) equivalent radius sqrt(mass / pi) in pixels of each ball's colour mass within 2 r + 3 px of its centroid."""
+    """(T, K) equivalent radius sqrt(mass / pi), in pixels, of each ball's colour mass within 2 r + 3 px of its
+    centroid."""
     w = colour_weights(video, colors)  # (T, H, W, K)
     h, w_ = video.shape[1:3]
     ys, xs = np.mgrid[0:h, 0:w_] + 0.5  # (H, W)
@@ -196,12 +200,18 @@ def evaluate_physics(model: Continuation, cfg: PhysicsEvalConfig, *, vae=None,
                                  f"{gt.shape}")
             scores = {"model": score_clip(video, state, context=cfg.context),
                       "gt": score_clip(gt, state, context=cfg.context), "vae": None}
+            rec = None
             if vae is not None:
                 n_pad = padded_length(cfg.frames, int(vae.cfg.time_down))
                 long = render_clip("physics", scenario, split, seed, frames=cfg.frames, width=w, height=h,
                                    fps=cfg.fps, extra=n_pad - cfg.frames).video
                 assert np.array_equal(long[:cfg.frames], gt)  # the padding frames only extend the same motion
-                scores["vae"] = score_clip(reconstruct(vae, long)[:cfg.frames], state, context=cfg.context)
+                rec = reconstruct(vae, long)[:cfg.frames]
+                scores["vae"] = score_clip(rec, state, context=cfg.context)
+            for src, v in (("model", video), ("vae", rec)):
+                if scores[src] is not None:  # fidelity of the generated frames to the true continuation
+                    scores[src]["psnr_db"] = round(psnr(v[cfg.context:], gt[cfg.context:]), 4)
+                    scores[src]["ssim"] = round(ssim(v[cfg.context:], gt[cfg.context:]), 5)
             if i < cfg.examples:
                 examples.append({"scenario": scenario, "split": split, "seed": seed, "gt": gt, "model": video,
                                  "gt_track": scores["gt"]["track"], "model_track": scores["model"]["track"]})
@@ -227,7 +237,7 @@ def evaluate_physics(model: Continuation, cfg: PhysicsEvalConfig, *, vae=None,
     return results, examples
 
 
-METRICS = ("velocity_error", "missing_rate", "radius_drift", "momentum_error", "energy_error")
+METRICS = ("velocity_error", "missing_rate", "radius_drift", "momentum_error", "energy_error", "psnr_db", "ssim")
 
 
 def summarize(clips: list[dict], scenarios, splits) -> dict[str, Any]:
@@ -239,7 +249,7 @@ def summarize(clips: list[dict], scenarios, splits) -> dict[str, Any]:
         cell_out: dict[str, Any] = {}
         for split in splits:
             cell = [c for c in clips if c["scenario"] == scenario and c["split"] == split]
-            vals = {src: {m: [c[src][m] if c[src] else None for c in cell] for m in METRICS} for src in SOURCES}
+            vals = {src: {m: [c[src].get(m) if c[src] else None for c in cell] for m in METRICS} for src in SOURCES}
             entry: dict[str, Any] = {src: {m: mean_ci(vals[src][m], rng) for m in METRICS
                                            if scenario == "collision" or m not in ("momentum_error", "energy_error")}
                                      for src in SOURCES}

@@ -41,6 +41,13 @@ def _ci(d: dict | None, key: str = "mean", digits: int = 4) -> str:
     return f"{d[key]:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
+def _fidelity(src: dict | None) -> str:
+    """"24.1 / 0.912" from a summary entry with psnr_db and ssim."""
+    if not src or not src.get("psnr_db") or src["psnr_db"]["mean"] is None:
+        return "n/a"
+    return f"{src['psnr_db']['mean']:.1f} / {src['ssim']['mean']:.3f}"
+
+
 def _err(d: dict | None, key: str = "mean") -> tuple[float, float, float]:
     """(value, below, above) for an errorbar; NaN when missing."""
     if not d or d.get(key) is None:
@@ -191,7 +198,8 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
              f"intervals over clips (seed {pr['bootstrap']['seed']}). Runtime {rt['total_s']:.0f} s, "
              f"{_fmt(rt['generate_s_per_clip'], 2)} s per generated clip.", "",
              "| scenario | split | model error | GT floor | VAE floor | model / GT | model / VAE | missed | "
-             "radius drift | momentum err | energy err |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "radius drift | momentum err | energy err | PSNR dB / SSIM (VAE) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s, cell in summ.items():
         for sp in ("id", "ood"):
             if sp not in cell:
@@ -203,7 +211,7 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
                 f"{_fmt(e['vae']['velocity_error']['mean'])} | {_ci(e['ratio_to_gt'], 'ratio', 1)} | "
                 f"{_ci(e['ratio_to_vae'], 'ratio', 1)} | {_fmt(m['missing_rate']['mean'], 3)} | "
                 f"{_fmt(m['radius_drift']['mean'], 3)} | {_fmt(m.get('momentum_error', {}).get('mean'), 3)} | "
-                f"{_fmt(m.get('energy_error', {}).get('mean'), 3)} |")
+                f"{_fmt(m.get('energy_error', {}).get('mean'), 3)} | {_fidelity(m)} ({_fidelity(e['vae'])}) |")
     if any("ood_over_id" in c for c in summ.values()):
         lines += ["", "OOD / ID velocity-error ratio (Phyworld: 10-34x for DiT-S/L, not fixed by scale):", "",
                   "| scenario | model | GT floor | VAE floor |", "|---|---|---|---|"]
@@ -211,9 +219,10 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
             r = cell["ood_over_id"]
             lines.append(f"| {s} | {_ci(r['model'], 'ratio', 1)} | {_ci(r['gt'], 'ratio', 2)} | "
                          f"{_ci(r['vae'], 'ratio', 2)} |")
-    lines += ["", "`missed`: share of scorable (frame, ball) pairs where the parser found no ball in the model's video. "
+    lines += ["", "`missed`: share of scorable (frame, ball) pairs where the parser found no ball in the model's "
+              "video. "
               "`radius drift`: mean |r_k / r_0 - 1| over generated frames. Momentum / energy: post-collision, "
-              "relative to the truth.", ""]
+              "relative to the truth. PSNR / SSIM: generated frames against the true ones (100 dB = identical).", ""]
     for title, name in figs:
         lines += [f"## {title}", "", f"![{title}]({name})", ""]
     path = out / "report.md"
@@ -285,14 +294,15 @@ def write_scenes_report(results: dict[str, Any], out_dir: str | Path, examples: 
              "(definitions in kinema/eval/scenes.py); ground-truth video scores 0 by construction of the "
              f"thresholds. Brackets: 95% bootstrap intervals. Runtime {rt['total_s']:.0f} s, "
              f"{_fmt(rt['generate_s_per_clip'], 2)} s per generated clip.", "",
-             "| template | source | abnormal | " + " | ".join(flags) + " | permanence |",
-             "|---|---|---|" + "---|" * len(flags) + "---|"]
+             "| template | source | abnormal | " + " | ".join(flags) + " | permanence | PSNR dB / SSIM |",
+             "|---|---|---|" + "---|" * len(flags) + "---|---|"]
     for t, cell in summ.items():
         for src in sources:
             e = cell[src]
             lines.append(f"| {t} | {names[src]} | {_ci(e['abnormal'], digits=2)} | "
                          + " | ".join(_fmt(e["flags"][f]["mean"], 2) for f in flags)
-                         + f" | {_ci(e['permanence'], digits=2)} (n={e['permanence']['n']}) |")
+                         + f" | {_ci(e['permanence'], digits=2)} (n={e['permanence']['n']}) | "
+                         f"{_fidelity(e) if src != 'gt' else '-'} |")
     lines.append("")
     for title, name in figs:
         lines += [f"## {title}", "", f"![{title}]({name})", ""]
