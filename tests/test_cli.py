@@ -62,3 +62,13 @@ def test_help_runs_as_a_process():
     out = subprocess.run([sys.executable, "-m", "kinema", "worlds", "list"], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and "physics" in out.stdout and "collision" in out.stdout
+
+
+def test_eval_defaults_match_the_harness():
+    """cli/eval.py repeats the harness's default N so that `kinema --help` imports no torch."""
+    from kinema.cli import build_parser
+    from kinema.eval import physics, scenes
+
+    p = build_parser()
+    assert p.parse_args(["eval", "physics"]).n == physics.DEFAULT_N
+    assert p.parse_args(["eval", "scenes"]).n == scenes.DEFAULT_N

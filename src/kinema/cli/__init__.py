@@ -12,7 +12,7 @@ import importlib
 import sys
 
 # command group -> module under kinema.cli that defines it
-GROUPS = ("worlds", "train", "generate", "eval", "demo")
+GROUPS = ("worlds", "train", "generate", "eval", "bench", "play", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,8 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     r.set_defaults(run=run_recon)
 
-    from kinema.eval.physics import DEFAULT_N as N_PHYSICS
-    from kinema.eval.scenes import DEFAULT_N as N_SCENES
+    N_PHYSICS, N_SCENES = 20, 16  # = kinema.eval.physics/scenes.DEFAULT_N (tests check), not imported: --help stays fast
 
     ph = esub.add_parser("physics", help="Phyworld physical-law evaluation: velocity error vs floors, ID and OOD")
     _continuation_flags(ph, N_PHYSICS)
@@ -40,6 +39,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _continuation_flags(sc, N_SCENES)
     sc.add_argument("--template", default="all", help="a held-out scenes template or all (default all)")
     sc.set_defaults(run=run_scenes)
+    _add_prompts_parser(esub)
+    from kinema.cli.play import add_eval_arguments, run_eval
+
+    pl = esub.add_parser("play", help="interactive mode: PSNR/SSIM by horizon, action following, loops, stability")
+    add_eval_arguments(pl)
+    pl.set_defaults(run=run_eval)
 
 
 def _continuation_flags(p: argparse.ArgumentParser, n: int) -> None:
@@ -155,3 +160,29 @@ def run_scenes(args: argparse.Namespace) -> int:
                   f"permanence {_num(p['mean'], 2)} (n={p['n']})")
     _finish(args, results, examples, write_scenes_report)
     return 0
+
+
+def _add_prompts_parser(esub: argparse._SubParsersAction) -> None:
+    """`kinema eval prompts` (kinema.eval.prompts runs it; the flags live here so `kinema --help` imports nothing)."""
+    p = esub.add_parser("prompts", help="prompt adherence: colour, kind, count and direction per language")
+    p.add_argument("--model", help="a DiT run directory or an exported model directory")
+    p.add_argument("--ground-truth", action="store_true",
+                   help="score the worlds' own clips for each prompt instead of a model (the parser's calibration)")
+    p.add_argument("--through-vae", metavar="VAE", help="with --ground-truth: pass the worlds' clips through this VAE "
+                   "(a run or model directory) first, the parser's ceiling for a model built on it")
+    p.add_argument("-n", type=int, default=1, help="clips per prompt and language (seeds 0..n-1)")
+    p.add_argument("--languages", default="en,zh", help="comma-separated: en, zh")
+    p.add_argument("--frames", type=int, default=17, help="frames per clip")
+    p.add_argument("--size", type=parse_size, default=(64, 64), help="WIDTHxHEIGHT")
+    p.add_argument("--steps", type=int, default=16, help="sampling steps")
+    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
+    p.add_argument("--no-expand", action="store_true", help="give the model the prompts as written, not expanded")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--out", help="a folder for results.json and accuracy.png")
+    p.set_defaults(run=_run_prompts)
+
+
+def _run_prompts(args: argparse.Namespace) -> int:
+    from kinema.eval.prompts import run_prompts
+
+    return run_prompts(args)

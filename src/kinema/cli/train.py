@@ -40,6 +40,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the data order, noise and initialisation")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--fsdp", action="store_true", help="FSDP2 sharding instead of DDP under torchrun")
+    p.add_argument("--mode-probs", type=float, nargs=5, default=None, metavar="P",
+                   help="dit only: probabilities of the conditioning modes t2v i2v extend extend_back connect "
+                        "(default 0.4 0.2 0.15 0.1 0.15)")
+    p.add_argument("--init-from", default=None, metavar="DIR",
+                   help="dit only: start from the DiT weights of an exported model or a run (a warm start, not a "
+                        "resume: new optimizer and schedule)")
     p.set_defaults(run=run)
 
     e = sub.add_parser("export", help="bundle a trained DiT run (and its VAE) into a bf16 model directory")
@@ -68,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.vae:
             raise ValueError("kinema train dit needs --vae RUN_OR_MODEL_DIR (train one with: kinema train vae ...)")
-        trainer = build_dit_run(args.preset, args.vae, data_cfg, train_cfg, resume=args.resume)
+        from kinema.train.recipes import FlowConfig
+
+        flow = FlowConfig(mode_probs=tuple(args.mode_probs)) if args.mode_probs else None
+        trainer = build_dit_run(args.preset, args.vae, data_cfg, train_cfg, resume=args.resume, flow=flow,
+                                init_from=args.init_from)
     trainer.fit()
     from kinema.train import is_main
 

@@ -103,6 +103,9 @@ PRESETS: dict[str, VAEConfig] = {
     # (1 + 2k frames -> 1 + k latents): 33x64x64 -> 17x16x16x8
     "f4t2": VAEConfig(latent_channels=8, base_channels=16, channel_mult=(1, 2, 4), space_down=4, time_down=2,
                       num_res_blocks=1, decoder_res_blocks=1),
+    # the interactive explore model: f4 with no time compression, so one latent frame is one video frame
+    "f4t1": VAEConfig(latent_channels=8, base_channels=16, channel_mult=(1, 2, 4), space_down=4, time_down=1,
+                      num_res_blocks=1, decoder_res_blocks=1),
     # larger frames on a CPU: 8x space, 4x time, 16 latent channels (the CogVideoX / Wan latent layout)
     "f8": VAEConfig(latent_channels=16, base_channels=16, channel_mult=(1, 2, 4, 8), space_down=8,
                     num_res_blocks=1, decoder_res_blocks=1),

@@ -37,4 +37,29 @@ def export_pipeline(run_dir: str | Path, out_dir: str | Path, *, name: str | Non
         "dtype": str(dtype).removeprefix("torch."),
     }
     write_json(out / "config.json", model)
+    _copy_training_record(run, Path(conf["vae_source"]), out / "training")
+    card = out / "README.md"
+    if not card.is_file():  # a hand-edited card (with evaluation numbers) is kept on re-export
+        card.write_text(_model_card(model, step), encoding="utf-8")
     return out
+
+
+def _copy_training_record(dit_run: Path, vae_run: Path, dest: Path) -> None:
+    """The configs, metrics and loss curves of both runs, so the weights can be reproduced and their training read."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for prefix, run in (("dit", dit_run), ("vae", vae_run)):
+        for name in ("config.json", "metrics.jsonl", "loss.png", "command.txt", "train.log"):
+            if (run / name).is_file():
+                shutil.copyfile(run / name, dest / f"{prefix}_{name}")
+
+
+def _model_card(model: dict, step: int) -> str:
+    d, data = model["dit"], model["data"]
+    return (f"# {model['name']}\n\nA kinema text/image/video-to-video model: a spacetime DiT (dim {d['dim']}, depth "
+            f"{d['depth']}, patch {tuple(d['patch'])}) on a causal video VAE ({model['vae_train']['preset']}), "
+            f"{step} training steps on the `{data['source']}` worlds at sizes {', '.join(data['sizes'])} and "
+            f"{', '.join(str(f) for f in data['frames'])} frames, {data['fps']:g} fps.\n\n"
+            "Load it with `kinema.Pipeline.from_pretrained(dir)`. `training/` holds both runs' configs, metrics and "
+            "loss curves.\n")

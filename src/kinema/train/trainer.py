@@ -43,7 +43,9 @@ import base64
 import copy
 import json
 import math
+import shlex
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -310,6 +312,9 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_json(self.run_dir / "config.json", self.run_config)
             truncate_metrics(metrics_path, self.step)
+            with open(self.run_dir / "command.txt", "a", encoding="utf-8") as f:  # every start and resume, in order
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} from step {self.step}: "
+                        f"{' '.join(shlex.quote(a) for a in sys.argv)}\n")
         self.module.train()
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.main, desc="train", dynamic_ncols=True)
         t_start, wall_start = time.perf_counter(), self.wall_s

@@ -1,0 +1,298 @@
+"""`kinema play`: interactive world mode (kinema.interactive) from the command line.
+
+    kinema play --actions "W W W A A D" -o walk.mp4 [--prompt P] [--seed S] [--model DIR] [--compare] [--frames N]
+    kinema play --live [--model DIR] [--compare]          # steer with W/S/A/D/Q/E in this terminal
+    kinema play vae --steps N --out RUN                   # the time_down=1 VAE, on explore walks
+    kinema play train --vae VAE_DIR --steps N --out RUN   # the action-conditioned model
+    kinema play export RUN -o kinema-explore              # bf16 model directory
+    kinema play bench [--json] [--model DIR]              # fps and latency (also for `kinema bench play`)
+    kinema play eval --model DIR [--json]                 # PSNR/SSIM by horizon, action following, loop, stability
+    kinema play idm [--json]                              # validate the inverse-dynamics estimator on ground truth
+
+add_bench_arguments/run_bench and add_eval_arguments/run_eval are what `kinema bench play` / `kinema eval play` wire in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from kinema.cli import parse_size
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _sizes(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(parse_size(s) for s in text.split(","))
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="a play run or model directory (default: random weights, real size)")
+    p.add_argument("--sizes", type=_sizes, default=((64, 64), (96, 96), (128, 128)), help="WxH,WxH,...")
+    p.add_argument("--steps", type=_ints, default=(1, 2, 4), help="denoising steps per frame, comma-separated")
+    p.add_argument("--frames", type=int, default=30, help="frames timed per run (after 5 warm-up frames)")
+    p.add_argument("--no-fuse", action="store_true", help="commit each frame in its own forward (slower)")
+    p.add_argument("--dit-bf16", action="store_true", help="run the DiT under bf16 autocast (the VAE always is)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a play run or model directory")
+    p.add_argument("-n", type=int, default=2, help="evaluation worlds per action policy")
+    p.add_argument("--frames", type=int, default=513, help="frames per rollout (horizons 1, 8, 32, 128, 512 fit)")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps per frame (default: the model's)")
+    p.add_argument("--policies", default="scripted,random", help="action policies: scripted, random")
+    p.add_argument("--idm-worlds", type=int, default=30,
+                   help="worlds for the estimator's ground-truth check (0 = skip)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("play", help="steer a camera through a generated world (render, live, train, bench, eval)")
+    p.add_argument("--actions", default=None, help='keys, e.g. "W W W A A D . Q E S" (W/S move, A/D turn, Q/E strafe, '
+                   '. no-op); default: a scripted tour of every key')
+    p.add_argument("-o", "--out", default=None, help="output video (.mp4, .gif, .webm, .png)")
+    p.add_argument("--prompt", default=None, help="scene text (default: the caption of the world --seed makes)")
+    p.add_argument("--seed", type=int, default=0, help="world seed (scenario and start view) and noise seed")
+    p.add_argument("--scenario", choices=("gallery", "garden", "street"), default=None,
+                   help="explore scenario (default: picked from the seed)")
+    p.add_argument("--model", default=None, help="a play run or model directory (default: the shipped kinema-explore)")
+    p.add_argument("--compare", action="store_true", help="the ground-truth world (same seed and actions) beside it")
+    p.add_argument("--frames", type=int, default=None, help="frames to render (default: 1 + number of actions; "
+                   "missing actions are no-ops)")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps per frame (default: the model's, 1-4)")
+    p.add_argument("--start", choices=("world", "text"), default=None,
+                   help="frame 0 from the world's start view or from the prompt alone (default: text with --prompt, "
+                        "else world)")
+    p.add_argument("--size", type=parse_size, default=None, help="WIDTHxHEIGHT (default: the size it was trained at)")
+    p.add_argument("--live", action="store_true", help="play in this terminal with the keyboard")
+    p.add_argument("--scale", type=int, default=1, help="--live: integer upscaling of the drawn frames")
+    p.set_defaults(run=run)
+    psub = p.add_subparsers(dest="play_command", metavar="COMMAND")
+    psub.required = False
+
+    t = psub.add_parser("train", help="train the action-conditioned play model on explore walks")
+    t.add_argument("--vae", required=True, help="a time_down=1 VAE run or model directory (kinema play vae)")
+    t.add_argument("--preset", default="S", help="model size (kinema.interactive.model.PRESETS: tiny, S, M)")
+    _train_flags(t, frames=16, batch=8)
+    t.add_argument("--window", type=int, default=8, help="attention window in frames (itself included)")
+    t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "
+                   "(the rest: random runs of keys)")
+    t.set_defaults(run=run_train)
+
+    v = psub.add_parser("vae", help="train a time_down=1 VAE (one latent frame per frame) on explore walks")
+    v.add_argument("--preset", default="f4t1", help="kinema.interactive.model.VAE_PRESETS: tiny-t1, f4t1")
+    _train_flags(v, frames=9, batch=8)
+    v.set_defaults(run=run_vae)
+
+    e = psub.add_parser("export", help="bundle a play run and its VAE into a bf16 model directory")
+    e.add_argument("run_dir", help="the play run directory")
+    e.add_argument("-o", "--out", required=True, help="model directory to write (e.g. kinema-explore)")
+    e.add_argument("--name", default=None, help="model name recorded in config.json (default: the folder's name)")
+    e.set_defaults(run=run_export)
+
+    b = psub.add_parser("bench", help="frames per second and latency per frame (batch 1)")
+    add_bench_arguments(b)
+    b.set_defaults(run=run_bench)
+
+    ev = psub.add_parser("eval", help="PSNR/SSIM by horizon, action following, loop closure, stability")
+    add_eval_arguments(ev)
+    ev.set_defaults(run=run_eval)
+
+    i = psub.add_parser("idm", help="accuracy of the inverse-dynamics estimator on ground-truth walks")
+    i.add_argument("-n", type=int, default=30, help="evaluation worlds (40 steps each)")
+    i.add_argument("--size", type=parse_size, default=(64, 64), help="WIDTHxHEIGHT")
+    i.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    i.set_defaults(run=run_idm)
+
+
+def _train_flags(p: argparse.ArgumentParser, *, frames: int, batch: int) -> None:
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
+    p.add_argument("--steps", type=int, default=1000, help="optimizer steps in the whole run")
+    p.add_argument("--batch-size", type=int, default=batch, help="global batch (all processes and micro-batches)")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step on each process")
+    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
+    p.add_argument("--warmup", type=int, default=None, help="warmup steps (default: min(100, steps/10))")
+    p.add_argument("--ema", type=float, default=0.999, help="EMA decay (0 = off)")
+    p.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="bf16 autocast or plain fp32")
+    p.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
+    p.add_argument("--size", default="64x64", help="WIDTHxHEIGHT of the training clips")
+    p.add_argument("--frames", type=int, default=frames, help="frames per training clip")
+    p.add_argument("--fps", type=float, default=10.0, help="frame rate of the walks (motion per frame = speed/fps)")
+    p.add_argument("--num-videos", type=int, default=0, help="fixed set of N worlds (0 = a new world every sample)")
+    p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps")
+    p.add_argument("--keep-last", type=int, default=3, help="checkpoints to keep")
+    p.add_argument("--log-every", type=int, default=10, help="metrics line every N steps")
+    p.add_argument("--sample-every", type=int, default=0, help="write a sample video every N steps (0 = never)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data order, noise and initialisation")
+
+
+def _train_config(args: argparse.Namespace):
+    from kinema.train import TrainConfig
+
+    warmup = args.warmup if args.warmup is not None else max(1, min(100, args.steps // 10))
+    return TrainConfig(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
+                       warmup_steps=warmup, ema_decay=args.ema, precision=args.precision,
+                       grad_checkpointing=args.grad_checkpointing, ckpt_every=args.ckpt_every,
+                       keep_last=args.keep_last, log_every=args.log_every, sample_every=args.sample_every,
+                       seed=args.seed, out_dir=args.out)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Commands
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def default_model_dir() -> Path | None:
+    """The shipped model (src/kinema/assets/kinema-explore), when this checkout has one."""
+    p = Path(__file__).resolve().parent.parent / "assets" / "kinema-explore"
+    return p if (p / "config.json").is_file() else None
+
+
+def _load(path: str | None):
+    from kinema.interactive.recipe import load_play
+
+    p = path or default_model_dir()
+    if p is None:
+        raise ValueError("no play model: pass --model DIR (a play run or model directory; train one with "
+                         "`kinema play vae` then `kinema play train`)")
+    return load_play(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kinema.interactive.live import require_tty
+
+    if args.steps is not None and not 1 <= args.steps <= 64:
+        raise ValueError(f"--steps must be in [1, 64], got {args.steps}")
+    if args.live:
+        require_tty(sys.stdin, sys.stdout)  # before anything slow
+    elif not args.out:
+        raise ValueError("give -o OUT.mp4 to render a scripted rollout, or --live to play in the terminal")
+    start = args.start or ("text" if args.prompt and not args.compare else "world")
+    if args.compare and start == "text":
+        raise ValueError("--compare needs the world's start view as frame 0: drop --start text")
+
+    import numpy as np
+
+    from kinema.interactive.data import SCRIPTED_TOUR, scene_caption, walk
+    from kinema.interactive.session import Session, rollout
+    from kinema.worlds.explore import SCENARIOS, make_world, parse_actions
+
+    model = _load(args.model)
+    scenario = args.scenario or SCENARIOS[args.seed % len(SCENARIOS)]
+    world = make_world(scenario, args.seed)
+    fps, (w, h) = model.cfg.fps, args.size or model.size
+    prompt = args.prompt or scene_caption(world, fps)["en"]["detailed"]
+    session = Session(model, prompt, seed=args.seed, steps=args.steps)
+    first = world.view(world.start_pose(), w, h) if start == "world" else None
+
+    if args.live:
+        from kinema.interactive.live import play_live
+
+        truth = (world, world.start_pose()) if args.compare else None
+        stats = play_live(session, first, truth=truth, fps=fps, scale=args.scale)
+        print(f"{stats['frames']} frames, {stats['mean_ms']:.1f} ms/frame ({stats['fps']:.1f} fps possible)")
+        return 0
+
+    frames = args.frames
+    if args.actions is None:
+        tour = SCRIPTED_TOUR.split()
+        n = (frames or 40) - 1
+        keys = [tour[i % len(tour)] for i in range(n)]
+    else:
+        keys = parse_actions(args.actions, (frames - 1) if frames else 10 ** 6)
+    if frames is not None:
+        if frames < 1:
+            raise ValueError(f"--frames must be >= 1, got {frames}")
+        keys += ["."] * (frames - 1 - len(keys))
+    video = rollout(session, keys, first, size=(w, h))  # (T, H, W, 3)
+    if args.compare:
+        video = np.concatenate([video, walk(world, keys, w, h, fps)], axis=2)  # model | ground truth
+    from kinema.video import write_video
+
+    meta = {"generator": "kinema play", "model": model.name, "model_source": model.source, "prompt": prompt,
+            "seed": args.seed, "scenario": scenario, "actions": " ".join(keys), "steps": session.steps,
+            "start": start, "compare": bool(args.compare), "size": [w, h], "play": vars(model.cfg)}
+    out = write_video(args.out, video, fps, metadata=meta)
+    print(f"wrote {out}: {len(video)} frames{' (model | ground truth)' if args.compare else ''}, "
+          f"{session.steps} step(s)/frame")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from kinema.interactive.data import PlayDataConfig
+    from kinema.interactive.model import PlayConfig
+    from kinema.interactive.recipe import build_play_run
+
+    data = PlayDataConfig(size=args.size, frames=args.frames, fps=args.fps, walker_prob=args.walker_prob,
+                          num_videos=args.num_videos)
+    trainer = build_play_run(args.preset, args.vae, data, _train_config(args),
+                             play_cfg=PlayConfig(window=args.window, fps=args.fps), resume=args.resume)
+    trainer.fit()
+    print(f"run directory: {args.out} (export with: kinema play export {args.out} -o kinema-explore)")
+    return 0
+
+
+def run_vae(args: argparse.Namespace) -> int:
+    from kinema.interactive.recipe import build_play_vae_run
+    from kinema.train.data import DataConfig
+
+    data = DataConfig(source="explore", sizes=(args.size,), frames=(args.frames,), fps=args.fps,
+                      num_videos=args.num_videos)
+    build_play_vae_run(args.preset, data, _train_config(args), resume=args.resume).fit()
+    print(f"run directory: {args.out} (use it with: kinema play train --vae {args.out} ...)")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from kinema.interactive.recipe import export_play
+
+    out, size = export_play(args.run_dir, args.out, name=args.name)
+    print(f"wrote {out} ({size / 2 ** 20:.1f} MiB)")
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from kinema.interactive.bench import bench_play, format_bench
+
+    model = _load(args.model) if args.model else None
+    res = bench_play(model, sizes=args.sizes, steps=args.steps, frames=args.frames, fuse=not args.no_fuse,
+                     dit_bf16=args.dit_bf16)
+    print("\n".join(format_bench(res)))
+    if args.json:
+        print(json.dumps(res))
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from kinema.interactive.evaluate import evaluate_play, format_report
+
+    policies = tuple(p.strip() for p in args.policies.split(",") if p.strip())
+    res = evaluate_play(_load(args.model), n=args.n, frames=args.frames, policies=policies, steps=args.steps,
+                        seed=args.seed, idm_worlds=args.idm_worlds)
+    print("\n".join(format_report(res)))
+    if args.json:
+        print(json.dumps(res))
+    return 0
+
+
+def run_idm(args: argparse.Namespace) -> int:
+    from kinema.interactive.evaluate import validate_idm
+
+    if args.n < 1:
+        raise ValueError(f"-n must be >= 1, got {args.n}")
+    res = validate_idm(n=args.n, size=args.size)
+    print(f"inverse dynamics on ground truth: {res['accuracy']:.4f} over {res['steps']} clean steps; "
+          + ", ".join(f"{k} {a:.3f}" for k, a in res["per_action"].items()))
+    if args.json:
+        print(json.dumps(res))
+    return 0

@@ -1,0 +1,251 @@
+"""`kinema eval play`: how well a play model simulates the explore world it was trained on.
+
+For evaluation worlds (seeds >= EVAL_SEED_START, never trained on) and two action policies ("scripted": a fixed tour
+of every key; "random": random runs of keys), the model starts from the ground-truth first view and follows the same
+actions as the ground-truth renderer. Measured:
+- PSNR and SSIM of frame h against the ground truth at horizons h = 1, 8, 32, 128, 512; beside them the
+  repeat-the-last-frame baseline (the start view, repeated) and the VAE's own reconstruction of frame h (the ceiling).
+- Action following: the closed-form inverse-dynamics estimator (idm.py) reads the action of every step of the rollout;
+  accuracy over the steps where the ground-truth camera moved exactly as commanded (not blocked by a wall). The same
+  estimator on the ground truth is reported beside it, and validate_idm checks it on separate worlds (>= 95%).
+  The baseline (a frozen picture) reads as "." everywhere.
+- Loop closure: 360 / (turn per frame) turn actions; the last frame against the first.
+- Stability over the whole rollout: sharpness (mean |Laplacian|) and motion (mean |frame difference|) of the model's
+  frames divided by the ground truth's, early (first 32 frames) and late (last 64): a collapse to blur shows as a
+  falling sharpness ratio, a frozen picture as a motion ratio near 0.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kinema.interactive.data import action_sequence, random_runs, scene_caption, walk
+from kinema.interactive.idm import KEYS, camera_for, estimate_actions
+
+HORIZONS = (1, 8, 32, 128, 512)
+POLICIES = ("scripted", "random")
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Image metrics (uint8 (H, W, 3) frames)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 images (peak 255); identical images give 100."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 100.0 if mse == 0 else min(100.0, 10.0 * math.log10(255.0 ** 2 / mse))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM over pixels and channels (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03)."""
+    x = torch.from_numpy(np.ascontiguousarray(a)).double().permute(2, 0, 1)[None]  # (1, 3, H, W)
+    y = torch.from_numpy(np.ascontiguousarray(b)).double().permute(2, 0, 1)[None]
+    n = min(11, x.shape[-1], x.shape[-2])
+    g = torch.exp(-((torch.arange(n, dtype=torch.float64) - (n - 1) / 2) ** 2) / (2 * 1.5 ** 2))
+    g = g / g.sum()
+    win = (g[:, None] * g[None, :]).expand(3, 1, n, n)  # (3, 1, n, n)
+
+    def blur(v: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(v, win, groups=3)  # (1, 3, H - n + 1, W - n + 1)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+def sharpness(frames: np.ndarray) -> np.ndarray:
+    """Mean |4-neighbour Laplacian| of the luminance per frame: (T, H, W, 3) uint8 -> (T,)."""
+    y = frames.astype(np.float64).mean(-1)  # (T, H, W)
+    lap = 4 * y[:, 1:-1, 1:-1] - y[:, :-2, 1:-1] - y[:, 2:, 1:-1] - y[:, 1:-1, :-2] - y[:, 1:-1, 2:]
+    return np.abs(lap).mean(axis=(1, 2))
+
+
+def motion(frames: np.ndarray) -> np.ndarray:
+    """Mean |frame difference| per step: (T, H, W, 3) uint8 -> (T - 1,)."""
+    return np.abs(np.diff(frames.astype(np.float64), axis=0)).mean(axis=(1, 2, 3))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Ground truth helpers
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def clean_steps(world, keys: list[str], fps: float) -> list[bool]:
+    """Per step: did the ground-truth camera move exactly as commanded (a translation not shortened by a wall)?"""
+    from kinema.worlds.explore import ACTIONS, MOVE_SPEED
+
+    pose, out = world.start_pose(), []
+    for k in keys:
+        new = world.step(pose, k, 1.0 / fps)
+        a = ACTIONS[k]
+        moved = math.hypot(new.x - pose.x, new.y - pose.y)
+        out.append(not (a.forward or a.strafe) or abs(moved - MOVE_SPEED / fps) < 1e-6)
+        pose = new
+    return out
+
+
+def validate_idm(n: int = 30, frames: int = 41, size: tuple[int, int] = (64, 64), fps: float = 10.0,
+                 seed: int = 0) -> dict[str, Any]:
+    """Accuracy of the inverse-dynamics estimator on ground-truth walks of evaluation worlds (random key runs),
+    over clean steps: {"accuracy", "per_action": {key: accuracy}, "steps", "confusions"}."""
+    from kinema.train.data import EVAL_SEED_START
+    from kinema.worlds.explore import SCENARIOS, make_world
+
+    rng = np.random.default_rng(seed)
+    total, right, confusions = Counter(), Counter(), Counter()
+    for i in range(n):
+        world_seed = EVAL_SEED_START + 500_000 + i  # away from evaluate_play's worlds
+        scenario = SCENARIOS[world_seed % len(SCENARIOS)]
+        world = make_world(scenario, world_seed)
+        keys = random_runs(frames - 1, rng, max_run=5)
+        est = estimate_actions(walk(world, keys, *size, fps), camera_for(scenario, *size, fps))
+        for k, e, ok in zip(keys, est, clean_steps(world, keys, fps)):
+            if ok:
+                total[k] += 1
+                right[k] += k == e
+                if k != e:
+                    confusions[f"{k}->{e}"] += 1
+    steps = sum(total.values())
+    return {"accuracy": sum(right.values()) / max(steps, 1), "steps": steps,
+            "per_action": {k: right[k] / total[k] for k in KEYS if total[k]}, "confusions": dict(confusions)}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Evaluating a model
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, ...] = POLICIES,
+                  steps: int | None = None, seed: int = 0, idm_worlds: int = 30) -> dict[str, Any]:
+    """Run the evaluation (module docstring) on a PlayModel; returns one JSON-serialisable dict."""
+    from kinema.interactive.bench import cpu_name
+    from kinema.interactive.session import Session, rollout
+    from kinema.train.data import EVAL_SEED_START
+    from kinema.worlds.explore import SCENARIOS, TURN_SPEED, make_world
+
+    if n < 1 or frames < 2:
+        raise ValueError(f"n must be >= 1 and frames >= 2, got n={n}, frames={frames}")
+    bad = [p for p in policies if p not in POLICIES]
+    if bad:
+        raise ValueError(f"unknown policy {bad[0]!r}; choose from: {', '.join(POLICIES)}")
+    fps, (w, h) = model.cfg.fps, model.size
+    horizons = [k for k in HORIZONS if k < frames]
+    steps = steps or model.cfg.steps
+    result: dict[str, Any] = {"model": model.name, "steps": steps, "n": n, "frames": frames, "size": f"{w}x{h}",
+                              "fps": fps, "horizons": horizons, "device": cpu_name(), "policies": {}}
+    t_gen, n_gen = 0.0, 0
+    for pi, policy in enumerate(policies):
+        acc: dict[str, list] = {k: [] for k in ("psnr", "ssim", "base_psnr", "base_ssim", "vae_psnr")}
+        per_h = {name: {k: [] for k in horizons} for name in acc}
+        follow, follow_gt, follow_base = [], [], []
+        sharp_early, sharp_late, motion_early, motion_late = [], [], [], []
+        for i in range(n):
+            world_seed = EVAL_SEED_START + 1000 * pi + i
+            scenario = SCENARIOS[world_seed % len(SCENARIOS)]
+            world = make_world(scenario, world_seed)
+            rng = np.random.default_rng(world_seed)
+            keys = action_sequence(policy, world, frames - 1, fps, rng)
+            gt = walk(world, keys, w, h, fps)  # (T, H, W, 3)
+            t0 = time.perf_counter()
+            gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed + i, steps=steps),
+                          keys, gt[0])
+            t_gen, n_gen = t_gen + time.perf_counter() - t0, n_gen + frames
+            recon = _vae_recon(model, gt[horizons])
+            for j, k in enumerate(horizons):
+                per_h["psnr"][k].append(psnr(gen[k], gt[k]))
+                per_h["ssim"][k].append(ssim(gen[k], gt[k]))
+                per_h["base_psnr"][k].append(psnr(gt[0], gt[k]))
+                per_h["base_ssim"][k].append(ssim(gt[0], gt[k]))
+                per_h["vae_psnr"][k].append(psnr(recon[j], gt[k]))
+            cam = camera_for(scenario, w, h, fps)
+            clean = np.array(clean_steps(world, keys, fps))
+            truth = np.array(keys)
+            follow.append(float((np.array(estimate_actions(gen, cam)) == truth)[clean].mean()))
+            follow_gt.append(float((np.array(estimate_actions(gt, cam)) == truth)[clean].mean()))
+            follow_base.append(float((truth == ".")[clean].mean()))  # a frozen picture reads as "." (no-op)
+            early, late = slice(0, min(32, frames)), slice(max(0, frames - 64), frames)
+            sg, st, mg, mt = sharpness(gen), sharpness(gt), motion(gen), motion(gt)
+            sharp_early.append(sg[early].mean() / max(st[early].mean(), 1e-9))
+            sharp_late.append(sg[late].mean() / max(st[late].mean(), 1e-9))
+            motion_early.append(mg[early][:-1].mean() / max(mt[early][:-1].mean(), 1e-9) if frames > 2 else 1.0)
+            motion_late.append(mg[late.start:].mean() / max(mt[late.start:].mean(), 1e-9))
+        result["policies"][policy] = {
+            **{name: {str(k): _mean(v[k]) for k in horizons} for name, v in per_h.items()},
+            "action_accuracy": _mean(follow), "action_accuracy_gt": _mean(follow_gt),
+            "action_accuracy_baseline": _mean(follow_base),
+            "stability": {"sharpness_ratio_early": _mean(sharp_early), "sharpness_ratio_late": _mean(sharp_late),
+                          "motion_ratio_early": _mean(motion_early), "motion_ratio_late": _mean(motion_late)},
+        }
+    result["loop_closure"] = _loop_closure(model, steps, seed, TURN_SPEED)
+    result["ms_per_frame"] = 1e3 * t_gen / max(n_gen, 1)
+    result["idm_validation"] = validate_idm(n=idm_worlds, size=(w, h), fps=fps) if idm_worlds > 0 else None
+    return result
+
+
+def _vae_recon(model, frames: np.ndarray) -> np.ndarray:
+    """Each frame encoded and decoded alone by the model's VAE: what the model could reproduce at best."""
+    x = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0  # (1, 3, T, H, W)
+    with torch.no_grad():
+        mean, _ = model.vae.encode(x.permute(2, 1, 0, 3, 4))  # frames as a batch of 1-frame videos
+        y = model.vae.decode(mean)  # (T, 3, 1, H, W)
+    return ((y[:, :, 0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def _loop_closure(model, steps: int, seed: int, turn_speed: float) -> dict[str, Any]:
+    """Turn left all the way round in an evaluation world: last frame vs first (the model's and the truth's)."""
+    from kinema.interactive.session import Session, rollout
+    from kinema.train.data import EVAL_SEED_START
+    from kinema.worlds.explore import SCENARIOS, make_world
+
+    fps, (w, h) = model.cfg.fps, model.size
+    turns = round(360.0 / (turn_speed / fps))
+    out = []
+    for scenario in SCENARIOS:
+        world_seed = EVAL_SEED_START + 900 + SCENARIOS.index(scenario)
+        world = make_world(scenario, world_seed)
+        gt = walk(world, ["A"] * turns, w, h, fps)
+        gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed, steps=steps),
+                      ["A"] * turns, gt[0])
+        half = turns // 2
+        out.append((psnr(gen[-1], gen[0]), psnr(gt[-1], gt[0]), psnr(gen[-1], gt[-1]), psnr(gen[half], gt[half])))
+    a = np.array(out)
+    return {"turns": turns, "psnr_last_vs_first": float(a[:, 0].mean()), "gt_psnr_last_vs_first": float(a[:, 1].mean()),
+            "psnr_last_vs_gt": float(a[:, 2].mean()), "psnr_halfway_vs_gt": float(a[:, 3].mean())}
+
+
+def format_report(res: dict[str, Any]) -> list[str]:
+    """Human-readable lines of an evaluate_play result."""
+    lines = [f"play eval: {res['model']}, {res['steps']} step(s)/frame, {res['n']} worlds x {res['frames']} frames per "
+             f"policy, {res['size']}, {res['ms_per_frame']:.1f} ms/frame, {res['device']}"]
+    for policy, r in res["policies"].items():
+        lines.append(f"  {policy}: horizon  " + "  ".join(f"{k:>6s}" for k in r["psnr"]))
+        for name, label in (("psnr", "PSNR dB"), ("base_psnr", "repeat-last PSNR"), ("vae_psnr", "VAE ceiling"),
+                            ("ssim", "SSIM"), ("base_ssim", "repeat-last SSIM")):
+            lines.append(f"    {label:18s}" + "  ".join(f"{v:6.3f}" if "ssim" in name else f"{v:6.2f}"
+                                                        for v in r[name].values()))
+        lines.append(f"    action following {r['action_accuracy']:.3f} (ground truth {r['action_accuracy_gt']:.3f}, "
+                     f"repeat-last {r['action_accuracy_baseline']:.3f})")
+        s = r["stability"]
+        lines.append(f"    sharpness vs truth {s['sharpness_ratio_early']:.2f} early, {s['sharpness_ratio_late']:.2f} "
+                     f"late; motion vs truth {s['motion_ratio_early']:.2f} early, {s['motion_ratio_late']:.2f} late")
+    lc = res["loop_closure"]
+    lines.append(f"  loop closure ({lc['turns']} x A): last vs first {lc['psnr_last_vs_first']:.2f} dB (truth "
+                 f"{lc['gt_psnr_last_vs_first']:.2f}), last vs truth {lc['psnr_last_vs_gt']:.2f} dB")
+    v = res.get("idm_validation")
+    if v:
+        lines.append(f"  inverse dynamics on ground truth: {v['accuracy']:.3f} over {v['steps']} steps ("
+                     + ", ".join(f"{k} {a:.2f}" for k, a in v["per_action"].items()) + ")")
+    return lines

@@ -1,0 +1,254 @@
+"""The interactive world model: a frame-causal, action-conditioned DiT with a sliding attention window and KV cache.
+
+References: Diffusion Forcing (Chen et al. 2024, arXiv 2407.01392: an independent noise level per frame, causal
+attention, rollouts far past the training length); GameNGen (Valevski et al. 2024, arXiv 2408.14837: noise
+augmentation of the context frames, few denoising steps, actions as embeddings); Self-Forcing (Huang et al. 2025,
+arXiv 2506.08009) and StreamingLLM-style rolling KV caches for a bounded window.
+
+kinema.models.dit.DiT does the work; this file adds only what interactive play needs on top of it:
+- PlayDiT: causal_time with a *sliding* window. Frame i attends to frames i - window + 1 .. i (block-causal inside the
+  window), in training (one full forward over a long clip) and in play (a KV cache that never holds more than
+  window - 1 frames), so a cached rollout equals the uncached forward over the whole rollout exactly, at any length.
+- WindowCache: a DiTCache whose per-layer buffers are preallocated (no torch.cat per call), drop their oldest frames
+  past the window, and can commit only the first frames of a call (so "commit the last frame" and "first denoising
+  step of the next frame" run as one forward of two frames).
+RoPE time positions stay absolute (t_start = frames seen so far): keys keep the rotation they were cached with, and
+only position differences (at most window - 1) reach q.k, as in training.
+- Actions: the explore world's 7 keys plus START (frame 0 has no action), one per latent frame (the VAE here has
+  time_down = 1, so one latent frame per video frame).
+The model knows nothing about noise: the session (session.py) adds noise, and the objective (recipe.py) trains it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from kinema.models.dit import DiT, DiTCache, DiTCond, DiTConfig
+from kinema.models.layers import KVCache
+from kinema.models.vae import VAEConfig
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Actions, presets, configs
+# ----------------------------------------------------------------------------------------------------------------------
+
+KEYS = ("W", "S", "A", "D", "Q", "E", ".")  # kinema.worlds.explore.ACTIONS, one index each
+START = len(KEYS)  # the action of frame 0 (the start view: nothing was done yet)
+NUM_ACTIONS = len(KEYS) + 1
+
+
+def action_ids(keys: list[str] | str, *, start: bool = True) -> Tensor:
+    """["W", "A", ...] or "W A ..." -> long (T,) action indices; START first when `start` (frame 0)."""
+    keys = [k for k in keys if not k.isspace()] if isinstance(keys, str) else list(keys)
+    bad = [k for k in keys if k not in KEYS]
+    if bad:
+        raise ValueError(f"unknown action {bad[0]!r}; allowed: {' '.join(KEYS)} (W/S move, A/D turn, Q/E strafe, "
+                         f". no-op)")
+    return torch.tensor(([START] if start else []) + [KEYS.index(k) for k in keys], dtype=torch.long)
+
+
+# DiT sizes (latent_channels is replaced by the VAE's). 64 tokens per 64x64 frame (16x16 latent, patch 2).
+# `kinema play bench` (random weights, batch 1, one thread of an AMD EPYC, machine load ~2): wall ms per 64x64 frame,
+# streaming VAE decode (~9 ms) included, at 1 / 2 / 4 steps: "S" (dim 160, 2.5M params) 24.8 / 33.4 / 51.3, so
+# 2 steps fit the 40 ms budget. CPU time, best of 5 x 10 frames on a busier machine: "S" 25 / 35 / 55,
+# "M" (dim 192, 3.6M params) 29 / 39 / 63 (1 step fits), a dim-128 model 22 / 30 / 46.
+PRESETS: dict[str, DiTConfig] = {
+    "tiny": DiTConfig(latent_channels=4, dim=32, depth=2, heads=2, causal_time=True, num_actions=NUM_ACTIONS),
+    "S": DiTConfig(latent_channels=8, dim=160, depth=4, heads=5, causal_time=True, num_actions=NUM_ACTIONS),
+    "M": DiTConfig(latent_channels=8, dim=192, depth=4, heads=6, causal_time=True, num_actions=NUM_ACTIONS),
+}
+
+# VAEs with time_down = 1 (one latent frame per video frame, decoded one at a time with decode_next).
+# "f4t1" is kinema.models.vae's "f4" with no temporal compression: 64x64 -> 16x16x8 per frame, decode ~8.5 ms per
+# frame under bf16 autocast on one EPYC thread (27 ms in fp32).
+from kinema.models.vae import PRESETS as VAE_BASE_PRESETS  # noqa: E402
+
+VAE_PRESETS: dict[str, VAEConfig] = {
+    "tiny-t1": VAEConfig(latent_channels=4, base_channels=4, channel_mult=(1, 2, 4), space_down=4, time_down=1,
+                         num_res_blocks=1, decoder_res_blocks=1),
+    "f4t1": VAE_BASE_PRESETS["f4t1"],  # also `kinema train vae --preset f4t1 --world explore`
+}
+
+
+@dataclass
+class PlayConfig:
+    """How the model is trained and played (not its architecture). Saved in every run and model directory.
+
+    window:         latent frames each frame attends to, itself included (the context is window - 1 frames).
+    fps:            frames per second of the world the model learned (motion per frame = speed / fps).
+    steps:          default denoising steps per frame in play (1-4).
+    shift:          time shift of the play schedule (> 1 spends the steps nearer noise).
+    ctx_noise:      play: committed frames are re-noised to this t before they enter the cache (noise augmentation).
+    ctx_noise_max:  training: context frames get t ~ U(0, ctx_noise_max).
+    context_prob:   training: probability that a frame is a context frame (mask 1, small t, no loss); the others
+                    are noisy frames with their own t (diffusion forcing), which carry the loss.
+    logit_mean, logit_std, train_shift: the noisy frames' t ~ shift(sigmoid(N(mean, std))) ...
+    grid_prob:      ... or, with this probability, one of the times the 1-, 2- and 4-step play schedules evaluate
+                    (t = 1, 0.75, 0.5, 0.25 at shift 1): a few-step sampler only ever asks for those, and a
+                    logit-normal almost never draws t near 1, where every play frame starts.
+    text_dropout:   training: captions replaced by the null text (for guidance of the first frame).
+    first_steps, first_guidance: the first frame, made from the prompt alone (no context), uses more steps and CFG.
+    """
+
+    window: int = 8
+    fps: float = 10.0
+    steps: int = 2
+    shift: float = 1.0
+    ctx_noise: float = 0.05
+    ctx_noise_max: float = 0.1
+    context_prob: float = 0.6
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    train_shift: float = 1.0
+    grid_prob: float = 0.5
+    text_dropout: float = 0.1
+    first_steps: int = 16
+    first_guidance: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.window < 1 or self.steps < 1 or self.first_steps < 1:
+            raise ValueError("window, steps and first_steps must be >= 1")
+        for name in ("ctx_noise", "ctx_noise_max", "context_prob", "grid_prob", "text_dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.fps <= 0 or self.shift <= 0 or self.train_shift <= 0 or self.logit_std <= 0:
+            raise ValueError("fps, shift, train_shift and logit_std must be > 0")
+
+    def grid_times(self) -> list[float]:
+        """The times at which 1-, 2- and 4-step play evaluates the model (each schedule without its final 0)."""
+        from kinema.flow.timesteps import sampling_schedule
+
+        return sorted({round(float(t), 12) for k in (1, 2, 4) for t in sampling_schedule(k, self.shift)[:-1]})
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Sliding-window KV cache
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WindowKV(KVCache):
+    """One layer's keys/values in a preallocated buffer (B, heads, capacity, head_dim) (inference only).
+
+    k, v hold the buffer; its first `stored` tokens are the cached frames, oldest first. extend() writes this call's
+    keys after them and returns views of past + current; with write it keeps them (all, or the first keep_frames).
+    """
+
+    stored: int = 0  # tokens in the cache
+    evicted: int = 0  # tokens dropped off the front so far (length = evicted + stored: RoPE positions stay absolute)
+    frame_tokens: int = 0  # set by PlayDiT.forward
+    keep_frames: int | None = None  # set by PlayDiT.forward from WindowCache.keep
+
+    @property
+    def length(self) -> int:
+        return self.evicted + self.stored
+
+    def trim(self, max_tokens: int) -> None:
+        """Drop the oldest tokens beyond max_tokens (called by PlayDiT.forward before it uses the cache)."""
+        drop = self.stored - max_tokens
+        if drop > 0:
+            self.k[:, :, :max_tokens] = self.k[:, :, drop:self.stored].clone()
+            self.v[:, :, :max_tokens] = self.v[:, :, drop:self.stored].clone()
+            self.stored, self.evicted = max_tokens, self.evicted + drop
+
+    def extend(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        B, heads, N, hd = k.shape
+        need = self.stored + N
+        if self.k is None or self.k.shape[2] < need:
+            grown = k.new_zeros(B, heads, max(need, 2 * N + self.stored), hd)  # (B, h, capacity, hd)
+            grown_v = torch.zeros_like(grown)
+            if self.k is not None:
+                grown[:, :, :self.stored] = self.k[:, :, :self.stored]
+                grown_v[:, :, :self.stored] = self.v[:, :, :self.stored]
+            self.k, self.v = grown, grown_v
+        if self.k.shape[0] != B:
+            raise ValueError(f"the cache holds batch {self.k.shape[0]}, this call has batch {B}")
+        self.k[:, :, self.stored:need] = k.detach()
+        self.v[:, :, self.stored:need] = v.detach()
+        keys, values = self.k[:, :, :need], self.v[:, :, :need]  # (B, h, past + N, hd) views
+        if self.write:
+            self.stored += N if self.keep_frames is None else self.keep_frames * self.frame_tokens
+        return keys.to(k.dtype), values.to(v.dtype)
+
+
+@dataclass
+class WindowCache(DiTCache):
+    """A DiTCache for PlayDiT (see the module docstring). keep: with write, how many leading frames of the next call
+    to commit (None = all)."""
+
+    keep: int | None = None
+
+    @property
+    def frames(self) -> int:
+        """Frames seen so far (committed, including those that slid out of the window)."""
+        layer = self.layers[0]
+        return layer.length // layer.frame_tokens if layer.frame_tokens else 0
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The model
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class PlayDiT(DiT):
+    """DiT with causal_time, one action per latent frame and a sliding attention window of `window` frames."""
+
+    def __init__(self, cfg: DiTConfig, window: int):
+        if not cfg.causal_time or cfg.patch[0] != 1 or cfg.num_actions != NUM_ACTIONS:
+            raise ValueError(f"a PlayDiT needs causal_time=True, a time patch of 1 and num_actions={NUM_ACTIONS}, got "
+                             f"causal_time={cfg.causal_time}, patch={cfg.patch}, num_actions={cfg.num_actions}")
+        if window < 1:
+            raise ValueError(f"window must be >= 1 latent frame, got {window}")
+        super().__init__(cfg)
+        self.window = int(window)
+
+    def new_cache(self) -> WindowCache:
+        return WindowCache(layers=[WindowKV() for _ in self.blocks])
+
+    def _causal_mask(self, F: int, S: int, t_start: int, device: torch.device) -> Tensor | None:
+        """Sliding-window block-causal mask (F*S, past*S + F*S): query frame q sees key frames q - window < k <= q.
+        The cache holds past = min(t_start, window - 1) frames (PlayDiT.forward checks it)."""
+        past = min(t_start, self.window - 1)
+        if F == 1:
+            return None  # one new frame sees the whole (windowed) cache and itself
+        key = (F, S, t_start, str(device))
+        mask = self._mask_cache.get(key)
+        if mask is None:
+            q = torch.arange(t_start, t_start + F, device=device).repeat_interleave(S)  # (N,) absolute frame
+            k = torch.arange(t_start - past, t_start + F, device=device).repeat_interleave(S)  # (past*S + N,)
+            mask = (k[None, :] <= q[:, None]) & (k[None, :] > q[:, None] - self.window)  # (N, past*S + N)
+            if len(self._mask_cache) > 64:
+                self._mask_cache.clear()
+            self._mask_cache[key] = mask
+        return mask
+
+    def forward(self, x: Tensor, t: Tensor, cond: DiTCond | None = None, cache: DiTCache | None = None) -> Tensor:
+        """As DiT.forward; a cache must be this model's WindowCache (new_cache())."""
+        if cache is not None:
+            if not isinstance(cache, WindowCache) or not all(isinstance(l, WindowKV) for l in cache.layers):
+                raise ValueError("PlayDiT needs its own WindowCache (model.new_cache()), not a plain DiTCache")
+            S = (x.shape[-2] // self.cfg.patch[1]) * (x.shape[-1] // self.cfg.patch[2])
+            for layer in cache.layers:
+                if layer.frame_tokens not in (0, S):
+                    raise ValueError(f"the cache holds frames of {layer.frame_tokens} tokens, this call has {S}")
+                layer.frame_tokens, layer.keep_frames = S, cache.keep
+                layer.trim((self.window - 1) * S)
+            if cache.keep is not None and not (cache.write and 0 <= cache.keep <= x.shape[2]):
+                raise ValueError(f"cache.keep needs cache.write and 0 <= keep <= {x.shape[2]} frames, got {cache.keep}")
+        return super().forward(x, t, cond, cache)
+
+
+def build_play_dit(cfg: DiTConfig | str, window: int, latent_channels: int | None = None) -> PlayDiT:
+    """A PlayDiT from a PRESETS name or a DiTConfig (latent_channels replaced when given)."""
+    from dataclasses import replace
+
+    if isinstance(cfg, str):
+        if cfg not in PRESETS:
+            raise ValueError(f"unknown play preset {cfg!r}; choose one of: {', '.join(PRESETS)}")
+        cfg = PRESETS[cfg]
+    if latent_channels is not None:
+        cfg = replace(cfg, latent_channels=latent_channels)
+    return PlayDiT(cfg, window)
+

@@ -1,0 +1,270 @@
+"""Training recipes for interactive play: the time_down=1 VAE, the action-conditioned PlayDiT, export and loading.
+
+    kinema play vae --steps 3000 --out runs/vae-f4t1                    # build_play_vae_run
+    kinema play train --vae runs/vae-f4t1 --steps 6000 --out runs/play  # build_play_run
+    kinema play export runs/play -o kinema-explore                     # export_play
+
+Both runs use the project's Trainer (kinema.train.trainer) and step-indexed data, so `--resume` continues exactly.
+
+Run directory config (kind "play"): {"kind", "preset", "model": DiTConfig, "play": PlayConfig, "vae": VAEConfig with
+latent statistics, "vae_source", "text_encoder", "data": PlayDataConfig, "train": TrainConfig}.
+Model directory (kind "play-model"): config.json + dit.safetensors + vae.safetensors in bf16.
+
+Objective (Diffusion Forcing, Chen et al. 2024, arXiv 2407.01392, with GameNGen's context noise augmentation,
+Valevski et al. 2024, arXiv 2408.14837): each frame of a clip is, independently, either a context frame (mask 1, a
+small t ~ U(0, ctx_noise_max), no loss: what a committed frame looks like in play) or a noisy frame (mask 0, its own
+t from a shifted logit-normal or, half the time, one of the few times 1-4 step play evaluates; flow-matching loss
+v = eps - x0). One causal, sliding-window forward covers the clip, so
+each noisy frame learns to denoise given whatever its window holds: mostly slightly-noisy context, sometimes noisier
+frames (the robustness that lets errors not compound). t = 1 is noise, t = 0 data (kinema.flow.path).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kinema.flow.path import interpolate, target_velocity
+from kinema.flow.timesteps import apply_shift, logit_normal
+from kinema.interactive.data import ExploreActionData, PlayDataConfig, walk
+from kinema.interactive.model import PRESETS, VAE_PRESETS, PlayConfig, build_play_dit
+from kinema.train.trainer import per_sample_generators
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Objective
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class PlayObjective:
+    """Diffusion-forcing flow-matching loss of a PlayDiT on VAE latents of action-labelled explore walks."""
+
+    def __init__(self, vae, text_encoder, cfg: PlayConfig) -> None:
+        self.vae, self.text, self.cfg = vae, text_encoder, cfg
+
+    def __call__(self, model, batch: dict[str, Any], generator: torch.Generator):
+        from kinema.models.dit import DiTCond
+
+        cfg = self.cfg
+        with torch.no_grad():  # under the trainer's bf16 autocast: half the time of fp32, latents within 0.3%
+            z = self.vae.normalize(self.vae.encode(batch["video"])[0].float())  # (B, C, T, h, w)
+        B, C, T, h, w = z.shape
+        with torch.autocast(z.device.type, enabled=False):
+            emb = self.text.encode(list(batch["caption"]))
+        eps, t, ctx, drop = [], [], [], []
+        grid = torch.tensor(cfg.grid_times(), device=z.device)  # (G,)
+        for g in per_sample_generators(batch["seed"], z.device):
+            eps.append(torch.randn(z.shape[1:], generator=g, device=z.device))  # (C, T, h, w)
+            is_ctx = torch.rand(T, generator=g, device=z.device) < cfg.context_prob  # (T,)
+            is_ctx[int(torch.randint(T, (1,), generator=g, device=z.device))] = False  # at least one frame learns
+            t_noisy = apply_shift(logit_normal((T,), g, cfg.logit_mean, cfg.logit_std), cfg.train_shift)  # (T,)
+            on_grid = torch.rand(T, generator=g, device=z.device) < cfg.grid_prob  # (T,)
+            t_grid = grid[torch.randint(len(grid), (T,), generator=g, device=z.device)]  # (T,)
+            t_noisy = torch.where(on_grid, t_grid, t_noisy)  # (T,)
+            t_ctx = torch.rand(T, generator=g, device=z.device) * cfg.ctx_noise_max  # (T,)
+            t.append(torch.where(is_ctx, t_ctx, t_noisy))
+            ctx.append(is_ctx)
+            drop.append(bool(torch.rand((), generator=g, device=z.device) < cfg.text_dropout))
+        eps, t = torch.stack(eps), torch.stack(t)  # (B, C, T, h, w), (B, T)
+        mask = torch.stack(ctx).float()  # (B, T)
+        x_t = interpolate(z, eps, t)  # (B, C, T, h, w)
+        cond = DiTCond(text=emb.tokens, text_mask=emb.mask, mask=mask, actions=batch["actions"].long(),
+                       drop_text=torch.tensor(drop, device=z.device))
+        v = model(x_t, t, cond).float()  # (B, C, T, h, w)
+        wgt = (1 - mask)[:, None, :, None, None].expand_as(v)  # (B, C, T, h, w): loss on noisy frames only
+        err = (v - target_velocity(z, eps)).square() * wgt
+        loss = (err.flatten(1).sum(1) / wgt.flatten(1).sum(1).clamp_min(1.0)).mean()
+        noisy = mask == 0
+        metrics = {"context_frac": float(mask.mean()), "t_mean": float(t[noisy].mean())}
+        patch = model_patch(model)
+        return loss, metrics, B * T * (h // patch[1]) * (w // patch[2])
+
+
+def model_patch(model) -> tuple[int, int, int]:
+    """The DiT patch of a (possibly DDP-wrapped or compiled) model."""
+    inner = getattr(model, "module", model)
+    inner = getattr(inner, "_orig_mod", inner)
+    return inner.cfg.patch
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def load_play(path: str | Path, *, text_encoder: str | None = None):
+    """A PlayModel (kinema.interactive.session) from a play run directory (its latest EMA weights) or an exported
+    model directory. Nothing is unpickled."""
+    from safetensors.torch import load_file
+
+    from kinema.interactive.model import PlayDiT
+    from kinema.interactive.session import PlayModel
+    from kinema.models.dit import DiTConfig
+    from kinema.models.text import load_text_encoder
+    from kinema.models.vae import CausalVAE, VAEConfig
+    from kinema.train.recipes import load_vae, read_config, run_weights
+
+    p = Path(path)
+    conf = read_config(p)
+    kind = conf.get("kind")
+    if kind == "play-model":
+        vae = CausalVAE(VAEConfig(**conf["vae"]))
+        vae.load_state_dict({k: v.float() for k, v in load_file(str(p / "vae.safetensors")).items()})
+        weights = load_file(str(p / "dit.safetensors"))
+    elif kind == "play":
+        stats = {k: conf["vae"][k] for k in ("latent_shift", "latent_scale")}
+        vae, weights = load_vae(conf["vae_source"], cfg_override=stats), run_weights(p)
+    else:
+        raise ValueError(f"{p} is not a play run or model directory (config kind {kind!r}); train one with "
+                         "`kinema play train`")
+    cfg = PlayConfig(**conf["play"])
+    dit = PlayDiT(DiTConfig(**{**conf["model" if kind == "play" else "dit"], "grad_checkpointing": False}), cfg.window)
+    dit.load_state_dict({k: v.float() for k, v in weights.items()})
+    data = PlayDataConfig(**conf["data"])
+    text = load_text_encoder(text_encoder or conf.get("text_encoder", "minilm+zh"))
+    info = {"step": conf.get("dit_step"), "data": conf["data"]}
+    return PlayModel(dit=dit.eval(), vae=vae.eval(), text=text, cfg=cfg, size=data.wh,
+                     name=conf.get("name", p.name), source=str(p), info=info)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Sample hook: a scripted tour of an evaluation world, model | ground truth
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def play_sample_fn(vae, text_encoder, cfg: PlayConfig, data_cfg: PlayDataConfig, frames: int = 40):
+    def fn(model, step: int, out_dir: Path) -> None:
+        import numpy as np
+
+        from kinema.interactive.data import action_sequence
+        from kinema.interactive.session import PlayModel, Session, rollout
+        from kinema.train.data import EVAL_SEED_START
+        from kinema.video import write_video
+        from kinema.worlds.explore import make_world
+
+        scenario, seed = data_cfg.scenarios[0], EVAL_SEED_START
+        world = make_world(scenario, seed)
+        keys = action_sequence("scripted", world, frames - 1, data_cfg.fps, np.random.default_rng(0))
+        w, h = data_cfg.wh
+        gt = walk(world, keys, w, h, data_cfg.fps)
+        pm = PlayModel(dit=model, vae=vae, text=text_encoder, cfg=cfg, size=(w, h))
+        prompt = _scene_prompt(world, data_cfg.fps)
+        video = rollout(Session(pm, prompt, seed=0), keys, gt[0])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_video(out_dir / f"play-{step:06d}.mp4", np.concatenate([video, gt], axis=2), data_cfg.fps,
+                    metadata={"step": step, "actions": " ".join(keys), "left": "model", "right": "ground truth"})
+    return fn
+
+
+def _scene_prompt(world, fps: float) -> str:
+    from kinema.interactive.data import scene_caption
+
+    return scene_caption(world, fps)["en"]["detailed"]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Building runs
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def build_play_vae_run(preset: str, data_cfg, train_cfg, *, resume: bool = False, kl_weight: float = 1e-4):
+    """A VAE run with a time_down=1 preset of kinema.interactive.model.VAE_PRESETS (kinema.train.recipes'
+    build_vae_run knows only kinema.models.vae.PRESETS). Loads with kinema.train.recipes.load_vae like any VAE run."""
+    from kinema.models.vae import CausalVAE
+    from kinema.train.data import make_data
+    from kinema.train.recipes import VAEObjective, vae_sample_fn
+    from kinema.train.trainer import Trainer
+
+    if preset not in VAE_PRESETS:
+        raise ValueError(f"unknown play VAE preset {preset!r}; choose one of: {', '.join(VAE_PRESETS)}")
+    cfg = VAE_PRESETS[preset]
+    for f, h, w in data_cfg.buckets():
+        if h % cfg.space_down or w % cfg.space_down:
+            raise ValueError(f"--size {w}x{h}: width and height must be multiples of {cfg.space_down}")
+    model = CausalVAE(cfg, generator=torch.Generator().manual_seed(train_cfg.seed))
+    data = make_data(data_cfg, train_cfg.batch_size, train_cfg.seed)
+    run_config = {"kind": "vae", "preset": preset, "model": asdict(cfg), "data": data_cfg.to_dict(),
+                  "objective": {"kl_weight": kl_weight}}
+    return Trainer(model, VAEObjective(kl_weight), data, train_cfg, run_config=run_config,
+                   sample_fn=vae_sample_fn(data), resume=resume)
+
+
+def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, train_cfg, *,
+                   play_cfg: PlayConfig | None = None, resume: bool = False, text_encoder: str = "minilm+zh"):
+    """A PlayDiT run on explore walks, on the latents of a time_down=1 VAE run or model directory."""
+    from kinema.models.text import load_text_encoder
+    from kinema.train.recipes import fit_latent_stats, load_vae, read_config
+    from kinema.train.trainer import Trainer
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown play preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    play_cfg = play_cfg or PlayConfig(fps=data_cfg.fps)
+    if play_cfg.fps != data_cfg.fps:
+        raise ValueError(f"PlayConfig.fps ({play_cfg.fps}) must equal the data's fps ({data_cfg.fps})")
+    vae = load_vae(vae_path)
+    if vae.cfg.time_down != 1:
+        raise ValueError(f"{vae_path}: play needs a VAE with time_down=1 (got {vae.cfg.time_down}); train one with "
+                         "`kinema play vae`")
+    w, h = data_cfg.wh
+    if w % (2 * vae.cfg.space_down) or h % (2 * vae.cfg.space_down):
+        raise ValueError(f"size {data_cfg.size}: sides must be multiples of {2 * vae.cfg.space_down}")
+    data = ExploreActionData(data_cfg, train_cfg.batch_size, train_cfg.seed)
+    if resume and (Path(train_cfg.out_dir) / "config.json").is_file():
+        stats = read_config(train_cfg.out_dir)["vae"]
+        vae.cfg = replace(vae.cfg, latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"])
+    else:
+        fit_latent_stats(vae, data)
+    cfg = replace(PRESETS[preset], latent_channels=vae.cfg.latent_channels,
+                  grad_checkpointing=train_cfg.grad_checkpointing)
+    with torch.random.fork_rng(devices=[]):  # initialisation from the run seed; the caller's RNG state is restored
+        torch.manual_seed(train_cfg.seed)
+        model = build_play_dit(cfg, play_cfg.window)
+    text = load_text_encoder(text_encoder)
+    run_config = {"kind": "play", "preset": preset, "model": asdict(model.cfg), "play": asdict(play_cfg),
+                  "vae": asdict(vae.cfg), "vae_source": str(Path(vae_path).resolve()), "text_encoder": text_encoder,
+                  "data": data_cfg.to_dict()}
+    return Trainer(model, PlayObjective(vae, text, play_cfg), data, train_cfg, run_config=run_config,
+                   sample_fn=play_sample_fn(vae, text, play_cfg, data_cfg), resume=resume)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Export
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = None,
+                dtype: torch.dtype = torch.bfloat16) -> tuple[Path, int]:
+    """Bundle a play run and its VAE into a model directory (config.json, dit.safetensors, vae.safetensors).
+    Returns (directory, total bytes)."""
+    from kinema import __version__
+    from kinema.train.checkpoint import latest_checkpoint, write_json, write_safetensors
+    from kinema.train.recipes import read_config, run_weights
+
+    run = Path(run_dir)
+    conf = read_config(run)
+    if conf.get("kind") != "play":
+        raise ValueError(f"{run} is not a play run directory (config kind {conf.get('kind')!r})")
+    ckpt = latest_checkpoint(run)
+    if ckpt is None:
+        raise FileNotFoundError(f"{run} holds no checkpoint yet")
+    step = int(json.loads((ckpt / "trainer.json").read_text())["step"])
+    vae_conf = read_config(conf["vae_source"])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def cast(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in sd.items()}
+
+    write_safetensors(out / "dit.safetensors", cast(run_weights(run)), {"step": str(step)})
+    write_safetensors(out / "vae.safetensors", cast(run_weights(conf["vae_source"])), {})
+    model = {"kind": "play-model", "name": name or out.name, "kinema_version": __version__, "dit": conf["model"],
+             "play": conf["play"], "vae": conf["vae"], "text_encoder": conf["text_encoder"], "data": conf["data"],
+             "train": conf["train"], "dit_step": step,
+             "vae_train": {"preset": vae_conf.get("preset"), "data": vae_conf.get("data"),
+                           "train": vae_conf.get("train")},
+             "dtype": str(dtype).removeprefix("torch.")}
+    write_json(out / "config.json", model)
+    return out, sum(f.stat().st_size for f in out.iterdir() if f.is_file())

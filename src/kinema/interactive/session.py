@@ -1,0 +1,252 @@
+"""Playing the world model frame by frame: Session (one player's state), scripted rollouts, the uncached reference.
+
+    model = load_play("kinema-explore")                    # kinema.interactive.recipe
+    s = Session(model, prompt="an exhibition hall with red walls", seed=0)
+    frame = s.start_from_image(world.view(pose, 64, 64))   # or s.start_from_text(): the prompt alone
+    frame = s.step("W")                                    # (64, 64, 3) uint8, one frame per action
+
+Per frame: `steps` Euler steps on the new latent frame from noise (t = 1) to data (t = 0), attending to the cached
+window. The finished frame is then committed: re-noised to t = ctx_noise (noise augmentation, as in training) and
+written into the KV cache with mask = 1. With fuse=True the commit of frame n runs in the same forward as the first
+step of frame n + 1 (two frames, only the first is kept), so 1-step play is one DiT forward per frame. Decoding is
+streaming (CausalVAE.decode_next, one latent frame -> one video frame) under bf16 autocast.
+
+Randomness: one torch.Generator per session, seeded from `seed`, drawn in a fixed order (the commit's noise, then the
+new frame's noise), so fused play, unfused play and `reference_rollout` (the uncached full forward) see the same
+numbers. A Session holds all the mutable state; the model is shared read-only, so sessions can run side by side.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from kinema.flow.samplers import sample_euler
+from kinema.flow.timesteps import sampling_schedule
+from kinema.interactive.model import KEYS, START, PlayConfig, PlayDiT
+from kinema.models.dit import DiTCond
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The model bundle
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PlayModel:
+    """A PlayDiT, its VAE (time_down = 1) and text encoder, and the PlayConfig they were trained with."""
+
+    dit: PlayDiT
+    vae: Any  # kinema.models.vae.CausalVAE
+    text: Any  # kinema.models.text.TextEncoder
+    cfg: PlayConfig
+    size: tuple[int, int] = (64, 64)  # (width, height) it was trained at
+    name: str = "kinema-explore"
+    source: str = ""
+    info: dict = field(default_factory=dict)  # provenance (training step, data) for metadata
+
+    def __post_init__(self) -> None:
+        if self.vae.cfg.time_down != 1:
+            raise ValueError(f"interactive play needs a VAE with time_down=1 (one latent per frame), got "
+                             f"{self.vae.cfg.time_down}")
+        if self.vae.cfg.latent_channels != self.dit.cfg.latent_channels:
+            raise ValueError("the VAE's latent_channels and the DiT's differ")
+
+    @classmethod
+    def random(cls, preset: str = "S", vae_preset: str = "f4t1", *, cfg: PlayConfig | None = None, seed: int = 0,
+               text_encoder: str | Any = "minilm+zh") -> PlayModel:
+        """Random weights at a preset size (benchmarks and tests). The DiT's zero-initialised output layers get small
+        random values, so the compute and the numbers are those of a trained model's shape."""
+        from kinema.interactive.model import VAE_PRESETS, build_play_dit
+        from kinema.models.text import load_text_encoder
+        from kinema.models.vae import CausalVAE
+
+        if vae_preset not in VAE_PRESETS:
+            raise ValueError(f"unknown play VAE preset {vae_preset!r}; choose one of: {', '.join(VAE_PRESETS)}")
+        cfg = cfg or PlayConfig()
+        g = torch.Generator().manual_seed(seed)
+        vae = CausalVAE(VAE_PRESETS[vae_preset], generator=g)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            dit = build_play_dit(preset, cfg.window, vae.cfg.latent_channels)
+        with torch.no_grad():
+            for p in list(dit.parameters()) + list(vae.parameters()):
+                if p.ndim >= 2 and not p.any():
+                    p.normal_(0.0, 0.02, generator=g)
+        text = load_text_encoder(text_encoder) if isinstance(text_encoder, str) else text_encoder
+        return cls(dit=dit.eval(), vae=vae.eval(), text=text, cfg=cfg, name=f"random-{preset}")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# One player's session
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class Session:
+    """State of one interactive rollout: KV cache, VAE decoder cache, generator, the frame waiting to be committed."""
+
+    def __init__(self, model: PlayModel, prompt: str = "", *, seed: int = 0, steps: int | None = None,
+                 ctx_noise: float | None = None, shift: float | None = None, fuse: bool = True,
+                 dit_bf16: bool = False, vae_bf16: bool = True, keep_latents: bool = False) -> None:
+        self.model, self.prompt = model, prompt
+        self.steps = int(steps if steps is not None else model.cfg.steps)
+        self.ctx_noise = float(ctx_noise if ctx_noise is not None else model.cfg.ctx_noise)
+        self.shift = float(shift if shift is not None else model.cfg.shift)
+        if not 1 <= self.steps <= 64:
+            raise ValueError(f"steps must be in [1, 64], got {self.steps}")
+        if not 0.0 <= self.ctx_noise < 1.0:
+            raise ValueError(f"ctx_noise must be in [0, 1), got {self.ctx_noise}")
+        self.times = [float(t) for t in sampling_schedule(self.steps, self.shift)]  # steps + 1 times, 1 -> 0
+        self.fuse, self.dit_bf16, self.vae_bf16 = fuse, dit_bf16, vae_bf16
+        self.generator = torch.Generator().manual_seed(int(seed))
+        emb = model.text.encode([prompt])
+        self.text, self.text_mask = emb.tokens, emb.mask  # (1, L, D), (1, L)
+        self.cache = model.dit.new_cache()
+        self.decoder_cache: dict = {}
+        self.pending: tuple[Tensor, int] | None = None  # the last frame's latent (1, C, 1, h, w) and action
+        self.latents: list[Tensor] | None = [] if keep_latents else None
+        self.frames = 0
+        self.timing = {"dit_s": 0.0, "decode_s": 0.0}  # of the last frame
+
+    # ---- helpers -----------------------------------------------------------------------------------------------------
+
+    def _cond(self, actions: list[int], mask: list[float], drop: bool | None = None) -> DiTCond:
+        return DiTCond(text=self.text, text_mask=self.text_mask, mask=torch.tensor([mask]),
+                       actions=torch.tensor([actions], dtype=torch.long),
+                       drop_text=None if drop is None else torch.tensor([drop]))
+
+    def _dit(self, x: Tensor, t: list[float] | Tensor, cond: DiTCond, cache=None) -> Tensor:
+        """The velocity (B, C, T, h, w); t: one time per frame, a list (batch 1) or a (B, T) tensor."""
+        t = t if isinstance(t, Tensor) else torch.tensor([t])  # (B, T)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dit_bf16 and x.device.type == "cpu"):
+            return self.model.dit(x, t, cond, cache).float()  # (B, C, T, h, w)
+
+    def _renoise(self, z: Tensor) -> Tensor:
+        """The committed frame as the cache sees it: (1 - tau) z + tau eps (noise augmentation)."""
+        if self.ctx_noise == 0.0:
+            return z
+        eps = torch.randn(z.shape, generator=self.generator)  # (1, C, 1, h, w)
+        return (1.0 - self.ctx_noise) * z + self.ctx_noise * eps
+
+    def _finish(self, z: Tensor, action: int) -> np.ndarray:
+        """Keep z as the pending frame and decode it to uint8 (H, W, 3)."""
+        self.pending = (z, action)
+        self.frames += 1
+        if self.latents is not None:
+            self.latents.append(z)
+        t0 = time.perf_counter()
+        vae = self.model.vae
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.vae_bf16):
+            x = vae.decode_next(vae.denormalize(z), self.decoder_cache)[0, :, -1]  # (3, H, W)
+        self.timing["decode_s"] = time.perf_counter() - t0
+        return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+    # ---- starting ----------------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def start_from_image(self, frame: np.ndarray) -> np.ndarray:
+        """Begin at a given view (uint8 (H, W, 3), sides multiples of 8): encoded, it becomes frame 0."""
+        self._check_fresh()
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be uint8 (H, W, 3), got {frame.dtype} {frame.shape}")
+        self._check_size(frame.shape[1], frame.shape[0])
+        x = torch.from_numpy(frame).permute(2, 0, 1)[None, :, None].float() / 127.5 - 1.0  # (1, 3, 1, H, W)
+        mean, _ = self.model.vae.encode(x)
+        return self._finish(self.model.vae.normalize(mean), START)  # (1, C, 1, h, w)
+
+    @torch.no_grad()
+    def start_from_text(self, size: tuple[int, int] | None = None, *, steps: int | None = None,
+                        guidance: float | None = None) -> np.ndarray:
+        """Begin at a view made from the prompt alone (frame 0 has no context): more steps, classifier-free guidance."""
+        self._check_fresh()
+        w, h = size or self.model.size
+        self._check_size(w, h)
+        f = self.model.vae.cfg.space_down
+        steps = steps or self.model.cfg.first_steps
+        guidance = self.model.cfg.first_guidance if guidance is None else guidance
+        x = torch.randn((1, self.model.dit.cfg.latent_channels, 1, h // f, w // f), generator=self.generator)
+        cond, uncond = self._cond([START], [0.0], False), self._cond([START], [0.0], True)
+        z = sample_euler(self._dit, x, sampling_schedule(steps, self.shift),
+                         cond, uncond=uncond, guidance=guidance)  # (1, C, 1, h, w)
+        return self._finish(z, START)
+
+    def _check_fresh(self) -> None:
+        if self.pending is not None:
+            raise ValueError("this session has already started; make a new Session to start again")
+
+    def _check_size(self, w: int, h: int) -> None:
+        m = self.model.vae.cfg.space_down * self.model.dit.cfg.patch[1]
+        if w % m or h % m or w < m or h < m:
+            raise ValueError(f"frame size must be a positive multiple of {m} pixels on both sides, got {w}x{h}")
+
+    # ---- playing -----------------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, key: str) -> np.ndarray:
+        """Do action `key` (W S A D Q E .) and return the next frame, uint8 (H, W, 3)."""
+        if key not in KEYS:
+            raise ValueError(f"unknown action {key!r}; allowed: {' '.join(KEYS)}")
+        if self.pending is None:
+            raise ValueError("start the session first (start_from_image or start_from_text)")
+        t0 = time.perf_counter()
+        a, (z_prev, a_prev) = KEYS.index(key), self.pending
+        ctx = self._renoise(z_prev)  # (1, C, 1, h, w)
+        x = torch.randn(z_prev.shape, generator=self.generator)  # (1, C, 1, h, w)
+        ts, tau, cache = self.times, self.ctx_noise, self.cache
+        if self.fuse:  # commit the previous frame and take the first step of this one in one forward
+            cache.write, cache.keep = True, 1
+            v = self._dit(torch.cat([ctx, x], dim=2), [tau, ts[0]], self._cond([a_prev, a], [1.0, 0.0]), cache)
+            cache.write, cache.keep = False, None
+            v = v[:, :, 1:]  # (1, C, 1, h, w)
+        else:
+            cache.write = True
+            self._dit(ctx, [tau], self._cond([a_prev], [1.0]), cache)
+            cache.write = False
+            v = self._dit(x, [ts[0]], self._cond([a], [0.0]), cache)
+        x = x + (ts[1] - ts[0]) * v
+        for t, t_next in zip(ts[1:-1], ts[2:]):
+            x = x + (t_next - t) * self._dit(x, [t], self._cond([a], [0.0]), cache)
+        self.timing["dit_s"] = time.perf_counter() - t0
+        return self._finish(x, a)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Scripted rollouts and the uncached reference
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def rollout(session: Session, keys: list[str], start: np.ndarray | None = None, *,
+            size: tuple[int, int] | None = None) -> np.ndarray:
+    """Start (from `start`, or from the prompt) and do every action: uint8 (1 + len(keys), H, W, 3)."""
+    frames = [session.start_from_image(start) if start is not None else session.start_from_text(size)]
+    frames += [session.step(k) for k in keys]
+    return np.stack(frames)
+
+
+@torch.no_grad()
+def reference_rollout(model: PlayModel, z0: Tensor, keys: list[str], prompt: str = "", *, seed: int = 0,
+                      steps: int | None = None, ctx_noise: float | None = None, shift: float | None = None
+                      ) -> list[Tensor]:
+    """The latents a Session makes from frame-0 latent z0 (1, C, 1, h, w), computed without any cache: every model
+    call is one full forward over all frames so far (quadratic; the test oracle for the KV cache and the window)."""
+    s = Session(model, prompt, seed=seed, steps=steps, ctx_noise=ctx_noise, shift=shift, fuse=False)
+    seq, times, acts, out = [], [], [], [z0]
+    z, a_prev = z0, START
+    for key in keys:
+        a = KEYS.index(key)
+        seq.append(s._renoise(z))
+        times.append(s.ctx_noise)
+        acts.append(a_prev)
+        x = torch.randn(z.shape, generator=s.generator)  # (1, C, 1, h, w)
+        mask = [1.0] * len(seq) + [0.0]
+        for t, t_next in zip(s.times[:-1], s.times[1:]):
+            full = s._dit(torch.cat(seq + [x], dim=2), times + [t], s._cond(acts + [a], mask))  # (1, C, n + 1, h, w)
+            x = x + (t_next - t) * full[:, :, -1:]
+        z, a_prev = x, a
+        out.append(z)
+    return out

@@ -1,0 +1,260 @@
+"""Interactive world mode (kinema.interactive, `kinema play`): KV-cache oracle, actions, CLI, inverse dynamics, bench,
+eval, training resume. Tiny models at 16x16 except the inverse-dynamics checks (64x64 ground truth)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import threading
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+import kinema.cli
+from kinema.interactive.data import ExploreActionData, PlayDataConfig, walk
+from kinema.interactive.evaluate import clean_steps, psnr, ssim, validate_idm
+from kinema.interactive.idm import camera_for, estimate_actions
+from kinema.interactive.live import frame_to_ansi, play_live
+from kinema.interactive.model import KEYS, START, PlayConfig, PlayDiT, action_ids
+from kinema.interactive.session import PlayModel, Session, reference_rollout
+from kinema.models.dit import DiTCache, DiTCond
+from kinema.video import probe
+from kinema.worlds import explore as E
+
+torch.set_num_threads(1)
+SEED = 10_000_000  # an evaluation world seed
+
+
+def main(argv: list[str]) -> int:
+    """kinema's main with the play group registered (the lead adds "play" to kinema.cli.GROUPS)."""
+    groups = kinema.cli.GROUPS
+    kinema.cli.GROUPS = groups + ("play",) if "play" not in groups else groups
+    try:
+        return kinema.cli.main(argv)
+    finally:
+        kinema.cli.GROUPS = groups
+
+
+@pytest.fixture(scope="module")
+def text():
+    from kinema.models.text import load_text_encoder
+
+    return load_text_encoder("minilm+zh")
+
+
+@pytest.fixture(scope="module")
+def tiny(text):
+    return PlayModel.random("tiny", "tiny-t1", cfg=PlayConfig(window=3), seed=1, text_encoder=text)
+
+
+def _start(size: int = 16) -> np.ndarray:
+    world = E.make_world("garden", SEED)
+    return world.view(world.start_pose(), size, size)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The model: window KV cache == uncached forward, actions matter
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_cached_rollout_equals_uncached_full_forward(tiny, fuse):
+    keys = list("WWADQE.SW")  # 9 frames after the start: the window of 3 slides 7 times
+    s = Session(tiny, "a garden", seed=3, steps=2, fuse=fuse, keep_latents=True)
+    s.start_from_image(_start())
+    for k in keys:
+        s.step(k)
+    ref = reference_rollout(tiny, s.latents[0], keys, "a garden", seed=3, steps=2)
+    for got, want in zip(s.latents, ref):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    layer = s.cache.layers[0]
+    assert layer.stored == 2 * 4 and layer.evicted == (len(keys) - 2) * 4  # window - 1 frames of 2x2 tokens
+    # the oracle can fail: the same weights with a window past the rollout see older frames and diverge after 3
+    wide = replace(tiny, dit=PlayDiT(tiny.dit.cfg, 100))
+    wide.dit.load_state_dict(tiny.dit.state_dict())
+    wide_ref = reference_rollout(wide, s.latents[0], keys, "a garden", seed=3, steps=2)
+    torch.testing.assert_close(wide_ref[2], ref[2], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(wide_ref[-1], ref[-1], atol=1e-3)
+
+
+def test_actions_change_the_output_and_play_is_deterministic(tiny):
+    def next_latent(key: str, seed: int = 0) -> torch.Tensor:
+        s = Session(tiny, "a garden", seed=seed, steps=1, keep_latents=True)
+        s.start_from_image(_start())
+        s.step(key)
+        return s.latents[-1]
+
+    outs = {k: next_latent(k) for k in KEYS}
+    assert torch.equal(next_latent("W"), outs["W"])  # same seed, same action: the same frame
+    for a in KEYS:
+        for b in KEYS:
+            if a < b:
+                assert not torch.allclose(outs[a], outs[b]), (a, b)
+    assert action_ids("W A .").tolist() == [START, 0, 2, 6]
+
+
+def test_window_cache_and_inputs_are_checked(tiny):
+    x = torch.zeros(1, 4, 1, 4, 4)
+    with pytest.raises(ValueError, match="WindowCache"):
+        tiny.dit(x, torch.zeros(1, 1), DiTCond(), cache=DiTCache(layers=[]))
+    with pytest.raises(ValueError, match="causal_time"):
+        PlayDiT(replace(tiny.dit.cfg, causal_time=False), 3)
+    s = Session(tiny, "", seed=0)
+    with pytest.raises(ValueError, match="start the session"):
+        s.step("W")
+    s.start_from_image(_start())
+    with pytest.raises(ValueError, match="unknown action"):
+        s.step("X")
+    with pytest.raises(ValueError, match="already started"):
+        s.start_from_image(_start())
+    with pytest.raises(ValueError, match="steps"):
+        Session(tiny, "", steps=0)
+    frame = Session(tiny, "a garden", seed=0).start_from_text((16, 16), steps=2)
+    assert frame.shape == (16, 16, 3) and frame.dtype == np.uint8
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Data, training, export, the CLI
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_explore_action_data_contract():
+    data = ExploreActionData(PlayDataConfig(size="16x16", frames=5), batch_size=4, seed=2)
+    full = data.batch(3, 0, 1)
+    halves = [data.batch(3, r, 2) for r in range(2)]
+    assert torch.equal(full["video"], torch.cat([h["video"] for h in halves]))
+    assert torch.equal(full["actions"], torch.cat([h["actions"] for h in halves]))
+    assert full["video"].shape == (4, 3, 5, 16, 16) and full["actions"].shape == (4, 5)
+    assert (full["actions"][:, 0] == START).all() and (full["actions"][:, 1:] < START).all()
+    assert all("walks" not in c and "turns" not in c for c in full["caption"])  # the place, not the actions
+    # frame i is the view after action i - 1: the world's own renderer, fed the same actions, agrees
+    scenario, world_seed = data.clip(3 * 4)
+    keys = [KEYS[int(a)] for a in full["actions"][0, 1:]]
+    gt = E.render(scenario, seed=world_seed, frames=5, width=16, height=16, fps=10.0, actions=keys).video
+    torch.testing.assert_close(full["video"][0], torch.from_numpy(gt).permute(3, 0, 1, 2).float() / 127.5 - 1)
+
+
+@pytest.fixture(scope="module")
+def tiny_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("play")
+    common = ["--size", "16x16", "--batch-size", "2", "--log-every", "1", "--precision", "fp32"]
+    assert main(["play", "vae", "--preset", "tiny-t1", "--steps", "2", "--frames", "4", "--out",
+                 str(root / "vae"), *common]) == 0
+    assert main(["play", "train", "--vae", str(root / "vae"), "--preset", "tiny", "--steps", "2", "--frames", "5",
+                 "--window", "3", "--out", str(root / "run"), *common]) == 0
+    assert main(["play", "export", str(root / "run"), "-o", str(root / "model")]) == 0
+    return root
+
+
+def test_training_resumes_exactly(tiny_dirs, tmp_path):
+    args = ["play", "train", "--vae", str(tiny_dirs / "vae"), "--preset", "tiny", "--frames", "5", "--window", "3",
+            "--size", "16x16", "--batch-size", "2", "--log-every", "1", "--precision", "fp32", "--warmup", "1"]
+
+    def losses(run):
+        return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+    assert main([*args, "--steps", "3", "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--steps", "3", "--out", str(tmp_path / "b"), "--ckpt-every", "1"]) == 0
+    # restart b from its step-2 checkpoint
+    for ckpt in sorted((tmp_path / "b").glob("ckpt-*"))[-1:]:
+        import shutil
+
+        shutil.rmtree(ckpt)
+    assert main([*args, "--steps", "3", "--out", str(tmp_path / "b"), "--resume"]) == 0
+    assert losses(tmp_path / "a") == losses(tmp_path / "b")
+    assert sum(f.stat().st_size for f in (tiny_dirs / "model").iterdir()) < 25 * 2 ** 20
+    conf = json.loads((tiny_dirs / "model" / "config.json").read_text())
+    assert conf["kind"] == "play-model" and conf["dtype"] == "bfloat16"
+
+
+@pytest.mark.parametrize("compare", [False, True])
+def test_play_writes_mp4_with_the_right_frames(tiny_dirs, tmp_path, compare):
+    out = tmp_path / "walk.mp4"
+    argv = ["play", "--model", str(tiny_dirs / "model"), "--actions", "W W A D Q", "--frames", "8", "-o", str(out),
+            "--seed", "4"] + (["--compare"] if compare else [])
+    assert main(argv) == 0
+    info = probe(out)
+    assert (info["frames"], info["width"], info["height"]) == (8, 32 if compare else 16, 16)
+
+
+def test_play_errors_are_one_clear_line(tiny_dirs, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["play", "--live"]) == 2  # no model needed to refuse: the TTY check comes first
+    assert "not a TTY" in capsys.readouterr().err
+    assert main(["play", "--model", str(tiny_dirs / "model"), "--actions", "W Z", "-o", str(tmp_path / "x.mp4")]) == 2
+    assert "unknown action 'Z'" in capsys.readouterr().err
+    assert main(["play", "--model", str(tiny_dirs / "vae"), "-o", str(tmp_path / "x.mp4")]) == 2
+    assert "not a play run or model directory" in capsys.readouterr().err
+
+
+def test_live_loop_in_a_pseudo_terminal(tiny):
+    master, slave = pty.openpty()
+    stdin, stdout = os.fdopen(slave, "r"), io.StringIO()
+    stdout.isatty = lambda: True
+
+    def wait_for(text: str) -> None:
+        deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
+        while text not in stdout.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def player():  # press W once the first frame is drawn, Esc once the frame after W is drawn
+        wait_for("fps possible")
+        os.write(master, b"w")
+        wait_for("key W")
+        os.write(master, b"\x1b")
+
+    threading.Thread(target=player, daemon=True).start()
+    stats = play_live(Session(tiny, "a garden"), _start(), fps=50.0, stdin=stdin, stdout=stdout)
+    os.close(master)
+    stdin.close()
+    text = stdout.getvalue()
+    assert stats["frames"] >= 1 and "key W" in text and "\u2580" in text
+    assert frame_to_ansi(np.zeros((2, 3, 3), np.uint8))[0].count("\u2580") == 3
+
+
+def test_bench_and_eval_json_last_line_parses(tiny_dirs, capsys):
+    model = str(tiny_dirs / "model")
+    assert main(["play", "bench", "--model", model, "--sizes", "16x16,32x16", "--steps", "1,2", "--frames", "2",
+                 "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [(r["size"], r["steps"]) for r in res["runs"]] == [("16x16", 1), ("16x16", 2), ("32x16", 1), ("32x16", 2)]
+    assert all(r["latency_ms_p95"] >= r["latency_ms_mean"] * 0.5 > 0 for r in res["runs"]) and res["peak_rss_mb"] > 0
+    assert main(["play", "eval", "--model", model, "-n", "1", "--frames", "9", "--idm-worlds", "1", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["horizons"] == [1, 8] and set(res["policies"]) == {"scripted", "random"}
+    assert res["loop_closure"]["turns"] == 40 and res["loop_closure"]["gt_psnr_last_vs_first"] > 40
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Inverse dynamics and metrics on ground truth
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", E.SCENARIOS)
+def test_inverse_dynamics_is_right_on_ground_truth_for_each_action(scenario):
+    world = E.make_world(scenario, SEED)
+    cam = camera_for(scenario, 64, 64, 10.0)
+    for key in KEYS:
+        assert clean_steps(world, [key], 10.0) == [True]
+        assert estimate_actions(walk(world, [key], 64, 64, 10.0), cam) == [key], key
+    frames = walk(world, list("WWAADQE.S"), 64, 64, 10.0)
+    assert estimate_actions(frames, cam) == list("WWAADQE.S")
+
+
+def test_inverse_dynamics_validation_reaches_95_percent():
+    res = validate_idm(n=4, frames=21)
+    assert res["steps"] >= 60 and res["accuracy"] >= 0.95, res
+
+
+def test_image_metrics():
+    a = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    assert psnr(a, a) == 100.0 and ssim(a, a) == pytest.approx(1.0)
+    b = a.copy()
+    b[0, 0, 0] ^= 1  # one LSB: mse = 1 / 768
+    assert psnr(a, b) == pytest.approx(10 * np.log10(255 ** 2 * 768), abs=1e-9)
+    assert ssim(a, 255 - a) < 0.5

@@ -1,0 +1,46 @@
+"""The shipped model (src/kinema/assets/kinema-physics): present, within the size budget, bf16, and used by default."""
+
+import json
+from pathlib import Path
+
+import torch
+
+from kinema.cli import main
+from kinema.pipeline import default_model_dir
+from kinema.video import probe, read_metadata
+
+
+def test_shipped_model_is_complete_and_small():
+    d = default_model_dir()
+    assert d is not None and d.name == "kinema-physics"
+    weights = sorted(d.glob("*.safetensors"))
+    assert [w.name for w in weights] == ["dit.safetensors", "vae.safetensors"]
+    assert sum(w.stat().st_size for w in weights) <= 25 * 2 ** 20
+    from safetensors.torch import load_file
+    for w in weights:
+        assert {v.dtype for v in load_file(str(w)).values()} == {torch.bfloat16}
+    conf = json.loads((d / "config.json").read_text())
+    assert conf["kind"] == "pipeline" and conf["vae"]["time_down"] == 2  # 3 context frames = 2 latent frames
+    for name in ("dit_command.txt", "dit_config.json", "dit_metrics.jsonl", "dit_loss.png", "vae_command.txt"):
+        assert (d / "training" / name).is_file(), name  # the record that produced the weights
+
+
+def test_generate_uses_the_shipped_model_by_default(tmp_path, capsys):
+    torch.set_num_threads(1)
+    out = tmp_path / "ball.mp4"
+    assert main(["generate", "a red ball moves to the right", "-o", str(out), "--frames", "16", "--steps", "2"]) == 0
+    info = probe(out)
+    assert (info["width"], info["height"], info["frames"], info["codec"]) == (64, 64, 16, "h264")
+    meta = read_metadata(out)
+    assert meta["model"] == "kinema-physics" and "sha256:" in meta["model_version"]
+    assert meta["expanded_prompt"].startswith("On a white background")
+    assert "prompt expanded to" in capsys.readouterr().out
+
+
+def test_demo_writes_videos_and_a_sheet(tmp_path):
+    torch.set_num_threads(1)
+    assert main(["demo", "-o", str(tmp_path)]) == 0
+    for name in ("t2v_en.mp4", "t2v_zh.mp4", "t2v_wide.mp4", "extend_collision.mp4"):
+        assert probe(tmp_path / name)["codec"] == "h264", name
+    assert probe(tmp_path / "t2v_wide.mp4")["width"] == 112
+    assert Path(tmp_path / "demo_sheet.png").read_bytes()[:4] == b"\x89PNG"
