@@ -82,7 +82,7 @@ def test_frozen_video_scores_the_true_speed_exactly():
     sc = E.score_clip(frozen, s.state)
     v = np.array([p[2:4] for p in sc["velocities"]])
     assert np.isclose(sc["velocity_error"], np.linalg.norm(v, axis=1).mean(), atol=1e-9)  # v_hat = 0 exactly
-    assert sc["energy_error"] == pytest.approx(1.0)  # nothing moves: no kinetic energy left
+    assert sc["energy_error"] == pytest.approx(2.0)  # nothing moves: no kinetic energy left (the maximum error)
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Reference models

@@ -17,9 +17,11 @@ Choices this file makes, each recorded in the results' "protocol":
     (VAE(encode(GT)): what the model's autoencoder alone costs; no generated video can be expected below it).
   * A clip's error averages its scored (frame, ball) pairs; a cell's error averages its clips. Pairs the parser
     misses (a ball vanished or left early) are not scored; their share is reported as missing_rate.
-  * Collisions also get the post-impact momentum and kinetic-energy errors, relative to the truth: momentum
-    |sum m v_hat - sum m v| / sum m |v| (normalised by the momentum scale, since head-on totals can be ~0) and energy
-    |E_hat - E| / E, with the true masses (pi r^2) and only frames where both balls are scored.
+  * Collisions also get the post-impact momentum and kinetic-energy errors relative to the truth, as symmetric
+    relative errors in [0, 2] (about |x_hat - x| / x when small, 2 when all is lost or made up from nothing):
+    momentum 2 |P_hat - P| / (S + S_hat), P = sum m v, S = sum m |v| (the momentum scale: head-on totals can be ~0),
+    energy 2 |E_hat - E| / (E + E_hat). Plain |E_hat - E| / E is unbounded where OOD balls are slow (E ~ 0): one such
+    clip would outweigh all others in a mean. True masses (pi r^2), frames where both balls are scored.
   * Radius drift: mean over generated frames of |r_k / r_0 - 1|, r_k = sqrt(colour mass / pi) of each fully visible
     ball and r_0 its radius in frame 0 (a context frame).
   * Pixel fidelity of the generated frames to the true ones (PSNR, SSIM; kinema.eval.fidelity), for the model and
@@ -153,10 +155,11 @@ def score_clip(video: np.ndarray, state: dict, *, context: int = 3) -> dict[str,
             p_hat = (m[None, :, None] * v_hat[both]).sum(1)  # (F, 2)
             p = (m[None, :, None] * v_true[both]).sum(1)  # (F, 2)
             scale = (m[None] * np.linalg.norm(v_true[both], axis=-1)).sum(1)  # (F,)
+            scale_hat = (m[None] * np.linalg.norm(v_hat[both], axis=-1)).sum(1)  # (F,)
             e_hat = 0.5 * (m[None] * (v_hat[both] ** 2).sum(-1)).sum(1)  # (F,)
             e = 0.5 * (m[None] * (v_true[both] ** 2).sum(-1)).sum(1)  # (F,)
-            mom = float(np.mean(np.linalg.norm(p_hat - p, axis=-1) / scale))
-            en = float(np.mean(np.abs(e_hat - e) / e))
+            mom = float(np.mean(2 * np.linalg.norm(p_hat - p, axis=-1) / (scale + scale_hat)))
+            en = float(np.mean(2 * np.abs(e_hat - e) / (e + e_hat)))
     eligible = ve["frames_eligible"]
     return {"velocity_error": ve["error"], "per_ball": ve["per_ball"], "frames_used": ve["frames_used"],
             "frames_eligible": eligible, "frames_missing": ve["frames_missing"],

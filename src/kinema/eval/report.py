@@ -220,9 +220,9 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
             lines.append(f"| {s} | {_ci(r['model'], 'ratio', 1)} | {_ci(r['gt'], 'ratio', 2)} | "
                          f"{_ci(r['vae'], 'ratio', 2)} |")
     lines += ["", "`missed`: share of scorable (frame, ball) pairs where the parser found no ball in the model's "
-              "video. "
-              "`radius drift`: mean |r_k / r_0 - 1| over generated frames. Momentum / energy: post-collision, "
-              "relative to the truth. PSNR / SSIM: generated frames against the true ones (100 dB = identical).", ""]
+              "video. `radius drift`: mean |r_k / r_0 - 1| over generated frames. Momentum / energy: post-collision, "
+              "symmetric relative errors against the truth, in [0, 2] (2: all lost or made up). PSNR / SSIM: "
+              "generated frames against the true ones (100 dB = identical).", ""]
     for title, name in figs:
         lines += [f"## {title}", "", f"![{title}]({name})", ""]
     path = out / "report.md"
