@@ -80,8 +80,8 @@ def draw_tracks(frame: np.ndarray, tracks: Sequence[tuple[np.ndarray, tuple[int,
 
 def examples_sheet(examples: Sequence[dict], label_key: str, path: Path, *, frames: int = 32,
                    context: int = 3) -> Path | None:
-    """A contact sheet: per example, a ground-truth row and a model row, with the parsed tracks (black: truth, magenta:
-    the model's video), at 10 frames from the context to the end."""
+    """A contact sheet: per example, a ground-truth row (with its parsed track, black) and a model row (the same
+    black track, and the parse of the model's video in magenta), at 10 frames from the context to the end."""
     from kinema.video import contact_sheet
 
     if not examples:
@@ -93,9 +93,9 @@ def examples_sheet(examples: Sequence[dict], label_key: str, path: Path, *, fram
         scale = max(1, 128 // h)
         name = ex[label_key] if "split" not in ex else f"{ex[label_key]} {ex['split']}"
         for row, video in (("truth", ex["gt"]), ("model", ex["model"])):
+            tracks = [(ex["gt_track"], TRACK_GT)] + ([(ex["model_track"], TRACK_MODEL)] if row == "model" else [])
             for k in pick:
-                cells.append(draw_tracks(video[k], [(ex["gt_track"], TRACK_GT), (ex["model_track"], TRACK_MODEL)],
-                                         k, scale))
+                cells.append(draw_tracks(video[k], tracks, k, scale))
                 labels.append(f"{name} {row} t={k}" if k == pick[0] else f"t={k}{' (ctx)' if k < context else ''}")
     Image.fromarray(contact_sheet(cells, cols=len(pick), labels=labels)).save(path)
     return path
@@ -186,8 +186,8 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
     sheet = examples_sheet(examples, "scenario", out / "physics_examples.png", frames=pr["frames"],
                            context=pr["context"])
     if sheet:
-        figs.append(("Example clips: truth (top) and model (bottom); black track = parse of the truth, magenta = "
-                     "parse of the model's video", sheet.name))
+        figs.append(("Example clips: truth (top) and model (bottom); black track = parse of the truth, magenta "
+                     "(model rows) = parse of the model's video", sheet.name))
     summ, rt = results["summary"], results["runtime"]
     w, h = pr["size"]
     lines = [f"# Physical-law evaluation (Phyworld protocol): {results['model']}", "",

@@ -491,8 +491,8 @@ def evaluate_scenes(model: Continuation, cfg: ScenesEvalConfig, *, vae=None,
                                    ssim=round(ssim(video[cfg.context:], gt[cfg.context:]), 5))
             if i < cfg.examples:
                 examples.append({"template": template, "seed": seed, "gt": gt, "model": video,
-                                 "gt_track": gt_parse["centroid"],
-                                 "model_track": parse_scene(video, state)["centroid"]})
+                                 "gt_track": _track(gt_parse, state), "model_track": _track(parse_scene(video, state),
+                                                                                          state)})
             clips.append({"template": template, "seed": seed, "gt_sha256": video_sha256(gt), "caption": caption,
                           "generate_s": round(gen_s[-1], 4), **scores})
             bar.update(1)
@@ -507,6 +507,13 @@ def evaluate_scenes(model: Continuation, cfg: ScenesEvalConfig, *, vae=None,
             "runtime": {"total_s": round(time.perf_counter() - t_start, 2),
                         "generate_s_per_clip": round(float(np.mean(gen_s)), 4) if gen_s else None,
                         "clips": len(clips)}}, examples
+
+
+def _track(parse: dict, state: dict) -> np.ndarray:
+    """(T, O, 2) parsed centres, NaN where less than 30% of the object's area is found (no track through noise)."""
+    ppu = float(state["pixels_per_unit"])
+    area = np.array([_area_px(o, ppu) for o in state["objects"] if not o["static"]])  # (O,)
+    return np.where((parse["mass"] >= 0.3 * area)[..., None], parse["centroid"], np.nan)
 
 
 def summarize_scenes(clips: list[dict], templates) -> dict[str, Any]:
