@@ -7,6 +7,7 @@ import torch
 from kinema.eval import physics as E
 from kinema.eval.continuation import (Continuation, LinearExtrapolationModel, PipelineModel, RepeatLastModel,
                                       SimulatorModel)
+from kinema.eval.fidelity import PSNR_MAX, psnr, ssim
 from kinema.eval.parse import velocity_error
 from kinema.eval.sets import BLOCK, CELLS, clip_of_seed, eval_seed, render_clip, video_sha256
 from kinema.eval.stats import mean_ci, ratio_ci
@@ -81,7 +82,7 @@ def test_frozen_video_scores_the_true_speed_exactly():
     sc = E.score_clip(frozen, s.state)
     v = np.array([p[2:4] for p in sc["velocities"]])
     assert np.isclose(sc["velocity_error"], np.linalg.norm(v, axis=1).mean(), atol=1e-9)  # v_hat = 0 exactly
-    assert sc["energy_error"] == pytest.approx(1.0)  # nothing moves: no kinetic energy left
+    assert sc["energy_error"] == pytest.approx(2.0)  # nothing moves: no kinetic energy left (the maximum error)
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Reference models
@@ -188,3 +189,16 @@ def test_bootstrap_intervals_are_seeded_and_exact_on_constants():
     r = ratio_ci([2.0, 4.0, None], [1.0, 2.0, 3.0], np.random.default_rng(0), paired=True)
     assert r["ratio"] == pytest.approx(2.0) and r["ci95"] == pytest.approx([2.0, 2.0]) and r["n"] == 2
     assert mean_ci([None], np.random.default_rng(0))["mean"] is None
+
+
+def test_psnr_and_ssim_exact_values():
+    a = np.zeros((2, 16, 16, 3), np.uint8)
+    assert psnr(a, a) == PSNR_MAX and ssim(a, a) == pytest.approx(1.0, abs=1e-12)
+    assert psnr(a, a + 1) == pytest.approx(10 * np.log10(255.0 ** 2))  # MSE 1
+    c1 = (0.01 * 255) ** 2  # two flat images: SSIM = c1 / (mu^2 + c1)
+    assert ssim(a, a + 40) == pytest.approx(c1 / (40.0 ** 2 + c1))
+    s = render_clip("physics", "uniform", "id", eval_seed("physics", "uniform", "id", 0), frames=8, width=32,
+                    height=32).video
+    assert 0 < ssim(s[1:], s[:-1]) < 1 and psnr(s[1:], s[:-1]) < PSNR_MAX
+    with pytest.raises(ValueError, match="ssim"):
+        ssim(a[:, :8, :8], a[:, :8, :8])

@@ -124,7 +124,9 @@ def test_evaluation_reference_models():
     sim, ex = E.evaluate_scenes(SimulatorModel(), cfg, progress=False)
     a = sim["summary"]["all"]
     assert a["model"]["abnormal"]["mean"] == 0 and a["model"]["permanence"]["mean"] == 1.0
-    assert a["gt"] == a["model"] and a["vae"] is None and len(ex) == 1
+    assert all(a["gt"][k] == a["model"][k] for k in ("abnormal", "flags", "permanence"))
+    assert a["vae"] is None and len(ex) == 1
+    assert a["model"]["psnr_db"]["mean"] == 100.0 and a["model"]["ssim"]["mean"] == pytest.approx(1.0)
     assert json.loads(json.dumps(sim))["clips"][0]["model"]["permanence"][0]["ok"] is True  # plain JSON types
     rep, _ = E.evaluate_scenes(RepeatLastModel(), cfg, progress=False)
     assert rep["summary"]["all"]["model"]["permanence"]["mean"] == 0.0  # a frozen clip hides nothing

@@ -17,11 +17,15 @@ Choices this file makes, each recorded in the results' "protocol":
     (VAE(encode(GT)): what the model's autoencoder alone costs; no generated video can be expected below it).
   * A clip's error averages its scored (frame, ball) pairs; a cell's error averages its clips. Pairs the parser
     misses (a ball vanished or left early) are not scored; their share is reported as missing_rate.
-  * Collisions also get the post-impact momentum and kinetic-energy errors, relative to the truth: momentum
-    |sum m v_hat - sum m v| / sum m |v| (normalised by the momentum scale, since head-on totals can be ~0) and energy
-    |E_hat - E| / E, with the true masses (pi r^2) and only frames where both balls are scored.
+  * Collisions also get the post-impact momentum and kinetic-energy errors relative to the truth, as symmetric
+    relative errors in [0, 2] (about |x_hat - x| / x when small, 2 when all is lost or made up from nothing):
+    momentum 2 |P_hat - P| / (S + S_hat), P = sum m v, S = sum m |v| (the momentum scale: head-on totals can be ~0),
+    energy 2 |E_hat - E| / (E + E_hat). Plain |E_hat - E| / E is unbounded where OOD balls are slow (E ~ 0): one such
+    clip would outweigh all others in a mean. True masses (pi r^2), frames where both balls are scored.
   * Radius drift: mean over generated frames of |r_k / r_0 - 1|, r_k = sqrt(colour mass / pi) of each fully visible
     ball and r_0 its radius in frame 0 (a context frame).
+  * Pixel fidelity of the generated frames to the true ones (PSNR, SSIM; kinema.eval.fidelity), for the model and
+    the VAE floor: the worlds are deterministic, so the true continuation is unique.
   * Intervals: percentile bootstrap over clips (kinema.eval.stats, fixed seed); model/floor ratios resample clips in
     pairs, OOD/ID ratios resample each set on its own.
 """
@@ -35,16 +39,18 @@ from typing import Any
 import numpy as np
 
 from kinema.eval.continuation import Continuation
+from kinema.eval.fidelity import psnr, ssim
 from kinema.eval.parse import (colour_weights, finite_difference_velocity, pixels_to_world, track_balls,
                                velocity_error)
 from kinema.eval.sets import SPLITS, eval_seed, padded_length, render_clip, video_sha256
 from kinema.eval.stats import BOOT_SEED, N_BOOT, mean_ci, ratio_ci
 from kinema.worlds import physics
 
-# Default clips per cell. `kinema eval physics` with the defaults generates 3 scenarios x 2 splits x 20 = 120 clips:
-# at the shipped model's 3-8 s per 33-frame 64x64 clip (16 steps, 2 CPU cores) that is 6-16 minutes, plus ~1 s per
-# clip of rendering, VAE floor and parsing, which keeps the run under 20 minutes at the slow end. A 20-clip cell gives a
-# bootstrap interval of roughly +-25% of its mean at Phyworld-like spreads.
+# Default clips per cell. `kinema eval physics` with the defaults generates 3 scenarios x 2 splits x 20 = 120 clips.
+# Budget: 20 minutes on a 2-core CPU even if a 33-frame 64x64 clip takes 8 s (the slow end of 3-8 s expected for the
+# shipped model at 16 steps), plus ~0.7 s per clip of rendering, VAE floor, parsing and PSNR/SSIM (CPU time).
+# Measured: kinema-physics v0.1, 1 thread of an AMD EPYC: 1.68 s per clip, 312 s for the whole run. A 20-clip cell
+# gives a bootstrap interval of about +-20% of the model's mean (uniform ID: 5.29 [4.25, 6.51]).
 DEFAULT_N = 20
 SOURCES = ("model", "gt", "vae")  # what is scored on each clip: the model's video and the two floors
 
@@ -100,7 +106,8 @@ def _scored_pairs(state: dict, frames: range) -> np.ndarray:
 
 
 def _radii(video: np.ndarray, colors, pos: np.ndarray, radius_px: np.ndarray) -> np.ndarray:
-    """(T, K) equivalent radius sqrt(mass / pi) in pixels of each ball's colour mass within 2 r + 3 px of its centroid."""
+    """(T, K) equivalent radius sqrt(mass / pi), in pixels, of each ball's colour mass within 2 r + 3 px of its
+    centroid."""
     w = colour_weights(video, colors)  # (T, H, W, K)
     h, w_ = video.shape[1:3]
     ys, xs = np.mgrid[0:h, 0:w_] + 0.5  # (H, W)
@@ -149,10 +156,11 @@ def score_clip(video: np.ndarray, state: dict, *, context: int = 3) -> dict[str,
             p_hat = (m[None, :, None] * v_hat[both]).sum(1)  # (F, 2)
             p = (m[None, :, None] * v_true[both]).sum(1)  # (F, 2)
             scale = (m[None] * np.linalg.norm(v_true[both], axis=-1)).sum(1)  # (F,)
+            scale_hat = (m[None] * np.linalg.norm(v_hat[both], axis=-1)).sum(1)  # (F,)
             e_hat = 0.5 * (m[None] * (v_hat[both] ** 2).sum(-1)).sum(1)  # (F,)
             e = 0.5 * (m[None] * (v_true[both] ** 2).sum(-1)).sum(1)  # (F,)
-            mom = float(np.mean(np.linalg.norm(p_hat - p, axis=-1) / scale))
-            en = float(np.mean(np.abs(e_hat - e) / e))
+            mom = float(np.mean(2 * np.linalg.norm(p_hat - p, axis=-1) / (scale + scale_hat)))
+            en = float(np.mean(2 * np.abs(e_hat - e) / (e + e_hat)))
     eligible = ve["frames_eligible"]
     return {"velocity_error": ve["error"], "per_ball": ve["per_ball"], "frames_used": ve["frames_used"],
             "frames_eligible": eligible, "frames_missing": ve["frames_missing"],
@@ -196,12 +204,18 @@ def evaluate_physics(model: Continuation, cfg: PhysicsEvalConfig, *, vae=None,
                                  f"{gt.shape}")
             scores = {"model": score_clip(video, state, context=cfg.context),
                       "gt": score_clip(gt, state, context=cfg.context), "vae": None}
+            rec = None
             if vae is not None:
                 n_pad = padded_length(cfg.frames, int(vae.cfg.time_down))
                 long = render_clip("physics", scenario, split, seed, frames=cfg.frames, width=w, height=h,
                                    fps=cfg.fps, extra=n_pad - cfg.frames).video
                 assert np.array_equal(long[:cfg.frames], gt)  # the padding frames only extend the same motion
-                scores["vae"] = score_clip(reconstruct(vae, long)[:cfg.frames], state, context=cfg.context)
+                rec = reconstruct(vae, long)[:cfg.frames]
+                scores["vae"] = score_clip(rec, state, context=cfg.context)
+            for src, v in (("model", video), ("vae", rec)):
+                if scores[src] is not None:  # fidelity of the generated frames to the true continuation
+                    scores[src]["psnr_db"] = round(psnr(v[cfg.context:], gt[cfg.context:]), 4)
+                    scores[src]["ssim"] = round(ssim(v[cfg.context:], gt[cfg.context:]), 5)
             if i < cfg.examples:
                 examples.append({"scenario": scenario, "split": split, "seed": seed, "gt": gt, "model": video,
                                  "gt_track": scores["gt"]["track"], "model_track": scores["model"]["track"]})
@@ -227,7 +241,7 @@ def evaluate_physics(model: Continuation, cfg: PhysicsEvalConfig, *, vae=None,
     return results, examples
 
 
-METRICS = ("velocity_error", "missing_rate", "radius_drift", "momentum_error", "energy_error")
+METRICS = ("velocity_error", "missing_rate", "radius_drift", "momentum_error", "energy_error", "psnr_db", "ssim")
 
 
 def summarize(clips: list[dict], scenarios, splits) -> dict[str, Any]:
@@ -239,7 +253,7 @@ def summarize(clips: list[dict], scenarios, splits) -> dict[str, Any]:
         cell_out: dict[str, Any] = {}
         for split in splits:
             cell = [c for c in clips if c["scenario"] == scenario and c["split"] == split]
-            vals = {src: {m: [c[src][m] if c[src] else None for c in cell] for m in METRICS} for src in SOURCES}
+            vals = {src: {m: [c[src].get(m) if c[src] else None for c in cell] for m in METRICS} for src in SOURCES}
             entry: dict[str, Any] = {src: {m: mean_ci(vals[src][m], rng) for m in METRICS
                                            if scenario == "collision" or m not in ("momentum_error", "energy_error")}
                                      for src in SOURCES}

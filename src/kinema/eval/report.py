@@ -41,6 +41,13 @@ def _ci(d: dict | None, key: str = "mean", digits: int = 4) -> str:
     return f"{d[key]:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
+def _fidelity(src: dict | None) -> str:
+    """"24.1 / 0.912" from a summary entry with psnr_db and ssim."""
+    if not src or not src.get("psnr_db") or src["psnr_db"]["mean"] is None:
+        return "n/a"
+    return f"{src['psnr_db']['mean']:.1f} / {src['ssim']['mean']:.3f}"
+
+
 def _err(d: dict | None, key: str = "mean") -> tuple[float, float, float]:
     """(value, below, above) for an errorbar; NaN when missing."""
     if not d or d.get(key) is None:
@@ -73,8 +80,8 @@ def draw_tracks(frame: np.ndarray, tracks: Sequence[tuple[np.ndarray, tuple[int,
 
 def examples_sheet(examples: Sequence[dict], label_key: str, path: Path, *, frames: int = 32,
                    context: int = 3) -> Path | None:
-    """A contact sheet: per example, a ground-truth row and a model row, with the parsed tracks (black: truth, magenta:
-    the model's video), at 10 frames from the context to the end."""
+    """A contact sheet: per example, a ground-truth row (with its parsed track, black) and a model row (the same
+    black track, and the parse of the model's video in magenta), at 10 frames from the context to the end."""
     from kinema.video import contact_sheet
 
     if not examples:
@@ -86,9 +93,9 @@ def examples_sheet(examples: Sequence[dict], label_key: str, path: Path, *, fram
         scale = max(1, 128 // h)
         name = ex[label_key] if "split" not in ex else f"{ex[label_key]} {ex['split']}"
         for row, video in (("truth", ex["gt"]), ("model", ex["model"])):
+            tracks = [(ex["gt_track"], TRACK_GT)] + ([(ex["model_track"], TRACK_MODEL)] if row == "model" else [])
             for k in pick:
-                cells.append(draw_tracks(video[k], [(ex["gt_track"], TRACK_GT), (ex["model_track"], TRACK_MODEL)],
-                                         k, scale))
+                cells.append(draw_tracks(video[k], tracks, k, scale))
                 labels.append(f"{name} {row} t={k}" if k == pick[0] else f"t={k}{' (ctx)' if k < context else ''}")
     Image.fromarray(contact_sheet(cells, cols=len(pick), labels=labels)).save(path)
     return path
@@ -179,8 +186,8 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
     sheet = examples_sheet(examples, "scenario", out / "physics_examples.png", frames=pr["frames"],
                            context=pr["context"])
     if sheet:
-        figs.append(("Example clips: truth (top) and model (bottom); black track = parse of the truth, magenta = "
-                     "parse of the model's video", sheet.name))
+        figs.append(("Example clips: truth (top) and model (bottom); black track = parse of the truth, magenta "
+                     "(model rows) = parse of the model's video", sheet.name))
     summ, rt = results["summary"], results["runtime"]
     w, h = pr["size"]
     lines = [f"# Physical-law evaluation (Phyworld protocol): {results['model']}", "",
@@ -191,7 +198,8 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
              f"intervals over clips (seed {pr['bootstrap']['seed']}). Runtime {rt['total_s']:.0f} s, "
              f"{_fmt(rt['generate_s_per_clip'], 2)} s per generated clip.", "",
              "| scenario | split | model error | GT floor | VAE floor | model / GT | model / VAE | missed | "
-             "radius drift | momentum err | energy err |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "radius drift | momentum err | energy err | PSNR dB / SSIM (VAE) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s, cell in summ.items():
         for sp in ("id", "ood"):
             if sp not in cell:
@@ -203,7 +211,7 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
                 f"{_fmt(e['vae']['velocity_error']['mean'])} | {_ci(e['ratio_to_gt'], 'ratio', 1)} | "
                 f"{_ci(e['ratio_to_vae'], 'ratio', 1)} | {_fmt(m['missing_rate']['mean'], 3)} | "
                 f"{_fmt(m['radius_drift']['mean'], 3)} | {_fmt(m.get('momentum_error', {}).get('mean'), 3)} | "
-                f"{_fmt(m.get('energy_error', {}).get('mean'), 3)} |")
+                f"{_fmt(m.get('energy_error', {}).get('mean'), 3)} | {_fidelity(m)} ({_fidelity(e['vae'])}) |")
     if any("ood_over_id" in c for c in summ.values()):
         lines += ["", "OOD / ID velocity-error ratio (Phyworld: 10-34x for DiT-S/L, not fixed by scale):", "",
                   "| scenario | model | GT floor | VAE floor |", "|---|---|---|---|"]
@@ -211,9 +219,10 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
             r = cell["ood_over_id"]
             lines.append(f"| {s} | {_ci(r['model'], 'ratio', 1)} | {_ci(r['gt'], 'ratio', 2)} | "
                          f"{_ci(r['vae'], 'ratio', 2)} |")
-    lines += ["", "`missed`: share of scorable (frame, ball) pairs where the parser found no ball in the model's video. "
-              "`radius drift`: mean |r_k / r_0 - 1| over generated frames. Momentum / energy: post-collision, "
-              "relative to the truth.", ""]
+    lines += ["", "`missed`: share of scorable (frame, ball) pairs where the parser found no ball in the model's "
+              "video. `radius drift`: mean |r_k / r_0 - 1| over generated frames. Momentum / energy: post-collision, "
+              "symmetric relative errors against the truth, in [0, 2] (2: all lost or made up). PSNR / SSIM: "
+              "generated frames against the true ones (100 dB = identical).", ""]
     for title, name in figs:
         lines += [f"## {title}", "", f"![{title}]({name})", ""]
     path = out / "report.md"
@@ -285,14 +294,15 @@ def write_scenes_report(results: dict[str, Any], out_dir: str | Path, examples: 
              "(definitions in kinema/eval/scenes.py); ground-truth video scores 0 by construction of the "
              f"thresholds. Brackets: 95% bootstrap intervals. Runtime {rt['total_s']:.0f} s, "
              f"{_fmt(rt['generate_s_per_clip'], 2)} s per generated clip.", "",
-             "| template | source | abnormal | " + " | ".join(flags) + " | permanence |",
-             "|---|---|---|" + "---|" * len(flags) + "---|"]
+             "| template | source | abnormal | " + " | ".join(flags) + " | permanence | PSNR dB / SSIM |",
+             "|---|---|---|" + "---|" * len(flags) + "---|---|"]
     for t, cell in summ.items():
         for src in sources:
             e = cell[src]
             lines.append(f"| {t} | {names[src]} | {_ci(e['abnormal'], digits=2)} | "
                          + " | ".join(_fmt(e["flags"][f]["mean"], 2) for f in flags)
-                         + f" | {_ci(e['permanence'], digits=2)} (n={e['permanence']['n']}) |")
+                         + f" | {_ci(e['permanence'], digits=2)} (n={e['permanence']['n']}) | "
+                         f"{_fidelity(e) if src != 'gt' else '-'} |")
     lines.append("")
     for title, name in figs:
         lines += [f"## {title}", "", f"![{title}]({name})", ""]
