@@ -3,6 +3,7 @@
     kinema eval recon   --model runs/vae                 VAE PSNR per world and the Phyworld reconstruction floor
     kinema eval physics --model runs/dit --out ev/       Phyworld's physical-law evaluation (velocity error, floors)
     kinema eval scenes  --model runs/dit --out ev/       abnormal events and object permanence, held-out templates
+    kinema eval scale   --out docs/eval/scale            velocity error against model size and training videos
 
 --model takes a model or DiT run directory (default: the shipped model) or a reference model: simulator (the ground
 truth itself: scores at the floor), repeat-last (nothing moves) or linear (constant pixel velocity).
@@ -40,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sc.add_argument("--template", default="all", help="a held-out scenes template or all (default all)")
     sc.set_defaults(run=run_scenes)
     _add_prompts_parser(esub)
+    from kinema.cli.eval_scale import add_scale_parser
+
+    add_scale_parser(esub)
     from kinema.cli.play import add_eval_arguments, run_eval
 
     pl = esub.add_parser("play", help="interactive mode: PSNR/SSIM by horizon, action following, loops, stability")

@@ -295,7 +295,7 @@ def _vae_preset(path: str | Path) -> str | None:
     return conf.get("preset") if conf.get("kind") == "vae" else (conf.get("vae_train") or {}).get("preset")
 
 
-def build_dit_run(preset: str, vae_path: str | Path, data_cfg: DataConfig, train_cfg, *, resume: bool = False,
+def build_dit_run(preset, vae_path: str | Path, data_cfg: DataConfig, train_cfg, *, resume: bool = False,
                   text_encoder: str = "minilm+zh", flow: FlowConfig | None = None,
                   sample_prompt: str = "a red ball moves right", init_from: str | Path | None = None):
     from dataclasses import replace
@@ -304,8 +304,10 @@ def build_dit_run(preset: str, vae_path: str | Path, data_cfg: DataConfig, train
     from kinema.models.text import load_text_encoder
     from kinema.train.trainer import Trainer
 
-    if preset not in PRESETS:
+    base_cfg = preset if not isinstance(preset, str) else PRESETS.get(preset)  # a name, or a DiTConfig itself
+    if base_cfg is None:
         raise ValueError(f"unknown DiT preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    preset = preset if isinstance(preset, str) else "custom"
     flow = flow or FlowConfig()
     vae = load_vae(vae_path)
     _check_frames(data_cfg, vae.cfg.time_down, vae.cfg.space_down)
@@ -317,7 +319,7 @@ def build_dit_run(preset: str, vae_path: str | Path, data_cfg: DataConfig, train
         vae.cfg = replace(vae.cfg, latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"])
     else:
         fit_latent_stats(vae, data)
-    cfg = replace(PRESETS[preset], latent_channels=vae.cfg.latent_channels,
+    cfg = replace(base_cfg, latent_channels=vae.cfg.latent_channels,
                   grad_checkpointing=train_cfg.grad_checkpointing)
     with torch.random.fork_rng(devices=[]):  # initialisation from the run seed; the caller's RNG state is restored
         torch.manual_seed(train_cfg.seed)
