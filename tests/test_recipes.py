@@ -152,6 +152,10 @@ def test_warm_start_and_mode_probs(tmp_path, vae_run):
     want = run_weights(src)
     got = trainer.model.state_dict()
     assert all(torch.equal(got[k].float(), want[k].float()) for k in want)
+    trainer.fit()
+    from kinema.train.export import export_pipeline
+    record = export_pipeline(tmp_path / "warm", tmp_path / "m") / "training"
+    assert (record / "dit_init1_config.json").read_text() == (src / "config.json").read_text()  # the lineage
     assert trainer.objective.flow.mode_probs == (0.0, 0.0, 1.0, 0.0, 0.0)
     src_vae = json.loads((src / "config.json").read_text())["vae"]  # the latent statistics the weights learned
     assert list(trainer.objective.vae.cfg.latent_scale) == src_vae["latent_scale"]
@@ -182,7 +186,7 @@ def test_decoder_finetune_keeps_the_latents_and_ships_with_the_dit(tmp_path, vae
     from safetensors.torch import load_file
     shipped = load_file(str(model / "vae.safetensors"))
     assert all(torch.equal(shipped[k], tuned[k].to(torch.bfloat16)) for k in tuned)
-    assert (model / "training" / "vae_base_config.json").is_file()
+    assert (model / "training" / "vae_init1_config.json").is_file()  # the decoder fine-tune's base run
     assert json.loads((model / "config.json").read_text())["vae_train"]["freeze_encoder"] is True
 
     other = tmp_path / "other"  # a whole new VAE: its latents are not the ones the DiT learned

@@ -46,7 +46,7 @@ def export_pipeline(run_dir: str | Path, out_dir: str | Path, *, name: str | Non
         "dtype": str(dtype).removeprefix("torch."),
     }
     write_json(out / "config.json", model)
-    _copy_training_record(run, vae_run, out / "training", vae_base=None if vae is None else Path(conf["vae_source"]))
+    _copy_training_record(run, vae_run, out / "training")
     card = out / "README.md"
     if not card.is_file():  # a hand-edited card (with evaluation numbers) is kept on re-export
         card.write_text(_model_card(model, step), encoding="utf-8")
@@ -61,16 +61,33 @@ def _check_same_encoder(base: dict[str, torch.Tensor], new: dict[str, torch.Tens
                          "only a decoder fine-tune (kinema train vae --init-from ... --freeze-encoder) can replace it")
 
 
-def _copy_training_record(dit_run: Path, vae_run: Path, dest: Path, vae_base: Path | None = None) -> None:
-    """The configs, metrics and loss curves of every run behind the weights, so they can be reproduced and read."""
+def _lineage(run: Path, limit: int = 16) -> list[Path]:
+    """The run and the runs it was warm-started from (config "init_from"), newest first, while they are run
+    directories on this disk."""
+    chain = [run]
+    while len(chain) < limit:
+        try:
+            src = read_config(chain[-1]).get("init_from")
+        except FileNotFoundError:
+            break
+        if not src or not (Path(src) / "config.json").is_file() or read_config(src).get("kind") not in ("dit", "vae"):
+            break
+        chain.append(Path(src))
+    return chain
+
+
+def _copy_training_record(dit_run: Path, vae_run: Path, dest: Path) -> None:
+    """The configs, metrics, loss curves and commands of every run behind the weights -- each model's run and the runs
+    it was warm-started from (prefix dit_init1_, dit_init2_, ...) -- so they can be reproduced and read."""
     import shutil
 
     dest.mkdir(parents=True, exist_ok=True)
-    runs = [("dit", dit_run), ("vae", vae_run)] + ([("vae_base", vae_base)] if vae_base is not None else [])
-    for prefix, run in runs:
-        for name in ("config.json", "metrics.jsonl", "loss.png", "command.txt", "train.log"):
-            if (run / name).is_file():
-                shutil.copyfile(run / name, dest / f"{prefix}_{name}")
+    for kind, run in (("dit", dit_run), ("vae", vae_run)):
+        for k, r in enumerate(_lineage(run)):
+            prefix = kind if k == 0 else f"{kind}_init{k}"
+            for name in ("config.json", "metrics.jsonl", "loss.png", "command.txt", "train.log"):
+                if (r / name).is_file():
+                    shutil.copyfile(r / name, dest / f"{prefix}_{name}")
 
 
 def _model_card(model: dict, step: int) -> str:
