@@ -26,6 +26,7 @@ time_it $K connect $T/uniform.mp4 $T/parabola.mp4 -o $G/connect.gif --frames 17 
 time_it $K generate "a yellow ball moves to the left" -o $G/loop.gif --frames 33 --loop --seed 10
 time_it $K edit $T/uniform.mp4 -o $G/edit.gif --prompt "a blue ball moves to the right" --strength 0.7 --seed 11
 time_it $K extend $T/parabola.mp4 -o $G/long_60s.mp4 --context-frames 3 --frames 600 --seed 12
+time_it $K play --actions "W W W W A A A W W W D D D W W W W . . S S" -o $G/play_compare.gif --compare --seed 3
 
 .venv/bin/python - "$G" "$T" <<'PY'
 import sys
