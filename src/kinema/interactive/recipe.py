@@ -196,7 +196,7 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
                    play_cfg: PlayConfig | None = None, resume: bool = False, text_encoder: str = "minilm+zh"):
     """A PlayDiT run on explore walks, on the latents of a time_down=1 VAE run or model directory."""
     from kinema.models.text import load_text_encoder
-    from kinema.train.recipes import fit_latent_stats, load_vae, read_config
+    from kinema.train.recipes import load_vae, restore_or_fit_latent_stats
     from kinema.train.trainer import Trainer
 
     if preset not in PRESETS:
@@ -212,11 +212,7 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     if w % (2 * vae.cfg.space_down) or h % (2 * vae.cfg.space_down):
         raise ValueError(f"size {data_cfg.size}: sides must be multiples of {2 * vae.cfg.space_down}")
     data = ExploreActionData(data_cfg, train_cfg.batch_size, train_cfg.seed)
-    if resume and (Path(train_cfg.out_dir) / "config.json").is_file():
-        stats = read_config(train_cfg.out_dir)["vae"]
-        vae.cfg = replace(vae.cfg, latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"])
-    else:
-        fit_latent_stats(vae, data)
+    restore_or_fit_latent_stats(vae, data, train_cfg, resume=resume)
     cfg = replace(PRESETS[preset], latent_channels=vae.cfg.latent_channels,
                   grad_checkpointing=train_cfg.grad_checkpointing)
     with torch.random.fork_rng(devices=[]):  # initialisation from the run seed; the caller's RNG state is restored

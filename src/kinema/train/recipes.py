@@ -18,7 +18,7 @@ Ho & Salimans 2022 (classifier-free guidance); Chen et al. 2024 (Diffusion Forci
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,20 @@ def fit_latent_stats(vae, data, batches: int = 4) -> None:
             zs.append(vae.encode(video.float())[0].flatten(2).transpose(1, 2).reshape(-1, vae.cfg.latent_channels))
     z = torch.cat(zs)  # (N, C)
     vae.set_latent_stats(z.T[None, :, :, None, None])
+
+
+def restore_or_fit_latent_stats(vae, data, train_cfg, *, resume: bool,
+                                init_from: str | Path | None = None) -> None:
+    """Give `vae` the latent shift/scale a DiT (or play) run trains with: a resumed run keeps its own (its
+    config.json), a warm start keeps those of the run or model it starts from (the statistics its weights learned),
+    a new run fits them on a few batches of `data`."""
+    out = Path(train_cfg.out_dir)
+    saved = out if resume and (out / "config.json").is_file() else init_from
+    if saved is None:
+        fit_latent_stats(vae, data)
+        return
+    stats = read_config(saved)["vae"]
+    vae.cfg = replace(vae.cfg, latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"])
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -298,8 +312,6 @@ def _vae_preset(path: str | Path) -> str | None:
 def build_dit_run(preset: str, vae_path: str | Path, data_cfg: DataConfig, train_cfg, *, resume: bool = False,
                   text_encoder: str = "minilm+zh", flow: FlowConfig | None = None,
                   sample_prompt: str = "a red ball moves right", init_from: str | Path | None = None):
-    from dataclasses import replace
-
     from kinema.models.dit import PRESETS, DiT
     from kinema.models.text import load_text_encoder
     from kinema.train.trainer import Trainer
@@ -311,12 +323,7 @@ def build_dit_run(preset: str, vae_path: str | Path, data_cfg: DataConfig, train
     _check_frames(data_cfg, vae.cfg.time_down, vae.cfg.space_down)
     data = make_data(data_cfg, train_cfg.batch_size, train_cfg.seed)
     init_weights = dit_weights(init_from) if init_from is not None and not resume else None
-    stats_from = train_cfg.out_dir if resume and (Path(train_cfg.out_dir) / "config.json").is_file() else init_from
-    if stats_from is not None:
-        stats = read_config(stats_from)["vae"]  # the statistics the weights were trained with
-        vae.cfg = replace(vae.cfg, latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"])
-    else:
-        fit_latent_stats(vae, data)
+    restore_or_fit_latent_stats(vae, data, train_cfg, resume=resume, init_from=init_from)
     cfg = replace(PRESETS[preset], latent_channels=vae.cfg.latent_channels,
                   grad_checkpointing=train_cfg.grad_checkpointing)
     with torch.random.fork_rng(devices=[]):  # initialisation from the run seed; the caller's RNG state is restored
