@@ -3,7 +3,7 @@
     kinema play --actions "W W W A A D" -o walk.mp4 [--prompt P] [--seed S] [--model DIR] [--compare] [--frames N]
     kinema play --live [--model DIR] [--compare]          # steer with W/S/A/D/Q/E in this terminal
     kinema play vae --steps N --out RUN                   # the time_down=1 VAE, on explore walks
-    kinema play train --vae VAE_DIR --steps N --out RUN   # the action-conditioned model
+    kinema play train --vae VAE_DIR --steps N --out RUN   # the action-conditioned model [--init-from MODEL_OR_RUN]
     kinema play export RUN -o kinema-explore              # bf16 model directory
     kinema play bench [--json] [--model DIR]              # fps and latency (also for `kinema bench play`)
     kinema play eval --model DIR [--json]                 # PSNR/SSIM by horizon, action following, loop, stability
@@ -86,6 +86,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--window", type=int, default=8, help="attention window in frames (itself included)")
     t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "
                    "(the rest: random runs of keys)")
+    t.add_argument("--init-from", default=None, metavar="DIR",
+                   help="start from the weights of an exported play model or a play run (a warm start, not a resume: "
+                        "new optimizer and schedule; the latent statistics it was trained with are kept)")
     t.set_defaults(run=run_train)
 
     v = psub.add_parser("vae", help="train a time_down=1 VAE (one latent frame per frame) on explore walks")
@@ -236,7 +239,8 @@ def run_train(args: argparse.Namespace) -> int:
     data = PlayDataConfig(size=args.size, frames=args.frames, fps=args.fps, walker_prob=args.walker_prob,
                           num_videos=args.num_videos)
     trainer = build_play_run(args.preset, args.vae, data, _train_config(args),
-                             play_cfg=PlayConfig(window=args.window, fps=args.fps), resume=args.resume)
+                             play_cfg=PlayConfig(window=args.window, fps=args.fps), resume=args.resume,
+                             init_from=args.init_from)
     trainer.fit()
     print(f"run directory: {args.out} (export with: kinema play export {args.out} -o kinema-explore)")
     return 0

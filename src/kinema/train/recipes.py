@@ -341,16 +341,18 @@ def build_dit_run(preset: str, vae_path: str | Path, data_cfg: DataConfig, train
                    sample_fn=dit_sample_fn(vae, text, data_cfg, flow, sample_prompt), resume=resume)
 
 
-def dit_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """fp32 DiT weights of an exported model directory (dit.safetensors) or a DiT run directory (latest EMA)."""
+def dit_weights(path: str | Path, *, play: bool = False) -> dict[str, torch.Tensor]:
+    """fp32 DiT weights of an exported model directory (dit.safetensors) or a DiT run directory (latest EMA);
+    play=True: of an exported play model or a play run (kinema.interactive)."""
     p = Path(path)
     conf = read_config(p)
-    if conf.get("kind") == "pipeline":
+    model_kind, run_kind, what = ("play-model", "play", "a play") if play else ("pipeline", "dit", "a DiT")
+    if conf.get("kind") == model_kind:
         weights = load_file(str(p / "dit.safetensors"))
-    elif conf.get("kind") == "dit":
+    elif conf.get("kind") == run_kind:
         weights = run_weights(p)
     else:
-        raise ValueError(f"{p} is neither an exported model nor a DiT run directory")
+        raise ValueError(f"{p} is neither an exported {'play ' if play else ''}model nor {what} run directory")
     return {k: v.float() for k, v in weights.items()}
 
 
