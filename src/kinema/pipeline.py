@@ -53,36 +53,26 @@ class Pipeline:
     def from_pretrained(cls, path: str | Path, *, text_encoder: str | None = None) -> Pipeline:
         """Load from an exported model directory (config.json, vae.safetensors, dit.safetensors) or a DiT run
         directory (its latest checkpoint's EMA weights and the VAE it was trained on). Nothing is unpickled."""
-        from safetensors.torch import load_file
-
         from kinema.models.dit import DiT, DiTConfig
         from kinema.models.text import load_text_encoder
-        from kinema.models.vae import CausalVAE, VAEConfig
         from kinema.train.checkpoint import latest_checkpoint
         from kinema.train.data import DataConfig
-        from kinema.train.recipes import FlowConfig, load_vae, read_config, run_weights
+        from kinema.train.recipes import FlowConfig, load_trained, read_config
 
         p = Path(path)
         conf = read_config(p)
         kind = conf.get("kind")
-        if kind == "pipeline":
-            vae = CausalVAE(VAEConfig(**conf["vae"]))
-            vae.load_state_dict({k: v.float() for k, v in load_file(str(p / "vae.safetensors")).items()})
-            dit_weights = load_file(str(p / "dit.safetensors"))
-            dit_cfg = conf["dit"]
-            version = f"{conf.get('version', 'step ' + str(conf.get('dit_step')))} sha256:{_sha256(p / 'dit.safetensors')}"
-        elif kind == "dit":
-            vae = load_vae(conf["vae_source"], cfg_override={k: conf["vae"][k] for k in ("latent_shift",
-                                                                                          "latent_scale")})
-            dit_weights, dit_cfg = run_weights(p), conf["model"]
-            ckpt = latest_checkpoint(p)
-            version = f"run checkpoint {ckpt.name}"
-        else:
+        if kind not in ("pipeline", "dit"):
             raise ValueError(f"{p} is not a DiT run or an exported kinema model (config kind {kind!r})")
+        vae, dit_weights, dit_cfg = load_trained(p, conf, run=kind == "dit")
+        if kind == "pipeline":
+            version = f"{conf.get('version', 'step ' + str(conf.get('dit_step')))} sha256:{_sha256(p / 'dit.safetensors')}"
+        else:
+            version = f"run checkpoint {latest_checkpoint(p).name}"
         dit = DiT(DiTConfig(**{**dit_cfg, "grad_checkpointing": False}))
-        dit.load_state_dict({k: v.float() for k, v in dit_weights.items()})
+        dit.load_state_dict(dit_weights)
         text = load_text_encoder(text_encoder or conf.get("text_encoder", "minilm+zh"))
-        return cls(vae=vae.eval().requires_grad_(False), dit=dit.eval().requires_grad_(False), text_encoder=text,
+        return cls(vae=vae, dit=dit.eval().requires_grad_(False), text_encoder=text,
                    flow=FlowConfig(**conf.get("flow", {})), data=DataConfig(**conf.get("data", {})),
                    name=conf.get("name", p.name), source=str(p), version=version)
 

@@ -98,35 +98,26 @@ def model_patch(model) -> tuple[int, int, int]:
 def load_play(path: str | Path, *, text_encoder: str | None = None):
     """A PlayModel (kinema.interactive.session) from a play run directory (its latest EMA weights) or an exported
     model directory. Nothing is unpickled."""
-    from safetensors.torch import load_file
-
     from kinema.interactive.model import PlayDiT
     from kinema.interactive.session import PlayModel
     from kinema.models.dit import DiTConfig
     from kinema.models.text import load_text_encoder
-    from kinema.models.vae import CausalVAE, VAEConfig
-    from kinema.train.recipes import load_vae, read_config, run_weights
+    from kinema.train.recipes import load_trained, read_config
 
     p = Path(path)
     conf = read_config(p)
     kind = conf.get("kind")
-    if kind == "play-model":
-        vae = CausalVAE(VAEConfig(**conf["vae"]))
-        vae.load_state_dict({k: v.float() for k, v in load_file(str(p / "vae.safetensors")).items()})
-        weights = load_file(str(p / "dit.safetensors"))
-    elif kind == "play":
-        stats = {k: conf["vae"][k] for k in ("latent_shift", "latent_scale")}
-        vae, weights = load_vae(conf["vae_source"], cfg_override=stats), run_weights(p)
-    else:
+    if kind not in ("play-model", "play"):
         raise ValueError(f"{p} is not a play run or model directory (config kind {kind!r}); train one with "
                          "`kinema play train`")
+    vae, weights, dit_cfg = load_trained(p, conf, run=kind == "play")
     cfg = PlayConfig(**conf["play"])
-    dit = PlayDiT(DiTConfig(**{**conf["model" if kind == "play" else "dit"], "grad_checkpointing": False}), cfg.window)
-    dit.load_state_dict({k: v.float() for k, v in weights.items()})
+    dit = PlayDiT(DiTConfig(**{**dit_cfg, "grad_checkpointing": False}), cfg.window)
+    dit.load_state_dict(weights)
     data = PlayDataConfig(**conf["data"])
     text = load_text_encoder(text_encoder or conf.get("text_encoder", "minilm+zh"))
     info = {"step": conf.get("dit_step"), "data": conf["data"]}
-    return PlayModel(dit=dit.eval(), vae=vae.eval(), text=text, cfg=cfg, size=data.wh,
+    return PlayModel(dit=dit.eval(), vae=vae, text=text, cfg=cfg, size=data.wh,
                      name=conf.get("name", p.name), source=str(p), info=info)
 
 

@@ -112,6 +112,25 @@ def load_vae(path: str | Path, *, cfg_override: dict | None = None):
     return vae.eval().requires_grad_(False)
 
 
+def load_trained(path: str | Path, conf: dict[str, Any], *, run: bool):
+    """(VAE, fp32 DiT weights, DiT config dict) of an exported model directory (config.json's "vae" and "dit",
+    vae.safetensors and dit.safetensors, stored in bf16) or, run=True, of a DiT or play run directory (its latest EMA
+    weights and config "model"; the VAE it trained on, from "vae_source"). The VAE is fp32, in eval mode, with the
+    latent statistics the DiT was trained with. `conf` is the directory's config.json (the caller checks its kind)."""
+    from kinema.models.vae import CausalVAE, VAEConfig
+
+    p = Path(path)
+    if run:
+        stats = {k: conf["vae"][k] for k in ("latent_shift", "latent_scale")}
+        vae, weights, dit_cfg = load_vae(conf["vae_source"], cfg_override=stats), run_weights(p), conf["model"]
+    else:
+        vae = CausalVAE(VAEConfig(**conf["vae"]))
+        vae.load_state_dict({k: v.float() for k, v in load_file(str(p / "vae.safetensors")).items()})
+        vae = vae.eval().requires_grad_(False)
+        weights, dit_cfg = load_file(str(p / "dit.safetensors")), conf["dit"]
+    return vae, {k: v.float() for k, v in weights.items()}, dit_cfg
+
+
 @torch.no_grad()
 def encode_latents(vae, video: torch.Tensor, *, bf16: bool = False) -> torch.Tensor:
     """Video (B, 3, T, H, W) in [-1, 1] -> normalised latent mean (B, C, t, h, w), in fp32.
