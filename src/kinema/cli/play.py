@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from kinema.cli import parse_size
+from kinema.cli.generate import add_clip_flags
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -33,8 +34,18 @@ def _sizes(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(parse_size(s) for s in text.split(","))
 
 
+def add_play_model_flags(p: argparse.ArgumentParser, *, default: str | None = "the shipped kinema-explore",
+                         steps: bool = True) -> None:
+    """--model (a play run or model directory; default None: the flag is required) and --steps (denoising steps per
+    frame, default the model's)."""
+    p.add_argument("--model", default=None, required=default is None,
+                   help="a play run or model directory" + (f" (default: {default})" if default else ""))
+    if steps:
+        p.add_argument("--steps", type=int, default=None, help="denoising steps per frame (default: the model's, 1-4)")
+
+
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="a play run or model directory (default: random weights, real size)")
+    add_play_model_flags(p, default="random weights, real size", steps=False)
     p.add_argument("--sizes", type=_sizes, default=((64, 64), (96, 96), (128, 128)), help="WxH,WxH,...")
     p.add_argument("--steps", type=_ints, default=(1, 2, 4), help="denoising steps per frame, comma-separated")
     p.add_argument("--frames", type=int, default=30, help="frames timed per run (after 5 warm-up frames)")
@@ -44,10 +55,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="a play run or model directory")
+    add_play_model_flags(p, default=None)
     p.add_argument("-n", type=int, default=2, help="evaluation worlds per action policy")
     p.add_argument("--frames", type=int, default=513, help="frames per rollout (horizons 1, 8, 32, 128, 512 fit)")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps per frame (default: the model's)")
     p.add_argument("--policies", default="scripted,random", help="action policies: scripted, random")
     p.add_argument("--idm-worlds", type=int, default=30,
                    help="worlds for the estimator's ground-truth check (0 = skip)")
@@ -64,15 +74,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="world seed (scenario and start view) and noise seed")
     p.add_argument("--scenario", choices=("gallery", "garden", "street"), default=None,
                    help="explore scenario (default: picked from the seed)")
-    p.add_argument("--model", default=None, help="a play run or model directory (default: the shipped kinema-explore)")
+    add_play_model_flags(p)
     p.add_argument("--compare", action="store_true", help="the ground-truth world (same seed and actions) beside it")
     p.add_argument("--frames", type=int, default=None, help="frames to render (default: 1 + number of actions; "
                    "missing actions are no-ops)")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps per frame (default: the model's, 1-4)")
     p.add_argument("--start", choices=("world", "text"), default=None,
                    help="frame 0 from the world's start view or from the prompt alone (default: text with --prompt, "
                         "else world)")
-    p.add_argument("--size", type=parse_size, default=None, help="WIDTHxHEIGHT (default: the size it was trained at)")
+    add_clip_flags(p, frames=False, size=None, fps=False)
     p.add_argument("--live", action="store_true", help="play in this terminal with the keyboard")
     p.add_argument("--scale", type=int, default=1, help="--live: integer upscaling of the drawn frames")
     p.set_defaults(run=run)
