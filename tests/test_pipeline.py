@@ -118,6 +118,25 @@ def test_edit_at_small_strength_is_the_reconstruction(pipe):
         pipe.edit(v, prompt="x", strength=0)
 
 
+def test_bf16_decode_is_within_2_of_fp32_and_follows_the_bf16_switch(pipe):
+    z = pipe.encode(clip(9, 24, 16))  # (1, C, 3, 4, 6)
+    z = z + 0.5 * torch.randn(z.shape, generator=torch.Generator().manual_seed(0))  # a clip's latent, shaken
+    fp32, bf16 = pipe.decode(z), pipe.decode(z, bf16=True)
+    assert fp32.shape == bf16.shape == (9, 16, 24, 3) and fp32.dtype == bf16.dtype == np.uint8
+    assert np.abs(fp32.astype(int) - bf16.astype(int)).max() <= 2
+    assert not np.array_equal(fp32, bf16)  # bf16 did run (else the check above cannot fail)
+    seen = []  # the generating methods decode with their own bf16 switch
+    decode = pipe.decode
+    pipe.decode = lambda z, **kw: seen.append(kw.get("bf16")) or decode(z, **kw)
+    try:
+        pipe.generate("x", frames=5, **FAST)
+        pipe.generate("x", frames=5, bf16=False, **FAST)
+        pipe.edit(clip(5), prompt="x", strength=0.5, bf16=False, **FAST)
+    finally:
+        del pipe.decode
+    assert seen == [True, False, False]
+
+
 def test_every_command_writes_a_playable_file_with_provenance(run, tmp_path):
     src = tmp_path / "src.mp4"
     write_video(src, clip(9), 10.0)

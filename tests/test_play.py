@@ -172,6 +172,39 @@ def test_training_resumes_exactly(tiny_dirs, tmp_path):
     assert conf["kind"] == "play-model" and conf["dtype"] == "bfloat16"
 
 
+def test_warm_start_from_a_play_model_or_run(tiny_dirs, tmp_path):
+    """play train --init-from starts a new run from an exported play model's (bf16 -> fp32) or a play run's (EMA) DiT
+    weights, exactly, and keeps the latent statistics they were trained with (as train dit --init-from does)."""
+    from safetensors.torch import load_file
+
+    from kinema.interactive.recipe import build_play_run
+    from kinema.train import TrainConfig
+    from kinema.train.recipes import fit_latent_stats, load_vae, run_weights
+
+    data = PlayDataConfig(size="16x16", frames=5, walker_prob=0.0)  # other clips than the source's: other fitted stats
+    sources = {"model": load_file(str(tiny_dirs / "model" / "dit.safetensors")), "run": run_weights(tiny_dirs / "run")}
+    for name, want in sources.items():
+        cfg = TrainConfig(steps=1, batch_size=2, seed=7, out_dir=str(tmp_path / name))
+        trainer = build_play_run("tiny", tiny_dirs / "vae", data, cfg, play_cfg=PlayConfig(window=3),
+                                 init_from=tiny_dirs / name)
+        got = trainer.model.state_dict()
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k].float()) for k in want)
+        saved = json.loads((tiny_dirs / name / "config.json").read_text())["vae"]
+        vae_cfg = trainer.objective.vae.cfg
+        assert (list(vae_cfg.latent_shift), list(vae_cfg.latent_scale)) == (saved["latent_shift"], saved["latent_scale"])
+    fitted = load_vae(tiny_dirs / "vae")
+    fit_latent_stats(fitted, ExploreActionData(data, 2, 7))
+    assert list(fitted.cfg.latent_scale) != saved["latent_scale"]  # so keeping the source's stats is seen above
+    with pytest.raises(ValueError, match="neither an exported play model nor a play run"):
+        build_play_run("tiny", tiny_dirs / "vae", data, cfg, play_cfg=PlayConfig(window=3), init_from=tiny_dirs / "vae")
+    warm = tmp_path / "warm"  # the flag
+    assert main(["play", "train", "--vae", str(tiny_dirs / "vae"), "--preset", "tiny", "--steps", "1", "--frames", "5",
+                 "--window", "3", "--size", "16x16", "--batch-size", "2", "--precision", "fp32", "--init-from",
+                 str(tiny_dirs / "model"), "--out", str(warm)]) == 0
+    conf, model_conf = (json.loads((d / "config.json").read_text()) for d in (warm, tiny_dirs / "model"))
+    assert conf["init_from"] == str((tiny_dirs / "model").resolve()) and conf["vae"] == model_conf["vae"]
+
+
 @pytest.mark.parametrize("compare", [False, True])
 def test_play_writes_mp4_with_the_right_frames(tiny_dirs, tmp_path, compare):
     out = tmp_path / "walk.mp4"

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from kinema.cli import main
@@ -44,3 +45,16 @@ def test_demo_writes_videos_and_a_sheet(tmp_path):
         assert probe(tmp_path / name)["codec"] == "h264", name
     assert probe(tmp_path / "t2v_wide.mp4")["width"] == 112
     assert Path(tmp_path / "demo_sheet.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bf16_decode_is_within_2_of_fp32_on_the_shipped_model():
+    """Pipeline.decode under bf16 (what generate uses by default) vs fp32, on one 16-frame 64x64 clip's latent
+    (measured: at most 1/255 apart, 4% of values differ, ~6x faster on one thread)."""
+    from kinema.pipeline import Pipeline
+    from kinema.worlds import render
+
+    torch.set_num_threads(1)
+    pipe = Pipeline.from_pretrained(default_model_dir())
+    z = pipe.encode(render("physics/collision", seed=10_000_003, frames=17, width=64, height=64).video)
+    fp32, bf16 = pipe.decode(z)[:16], pipe.decode(z, bf16=True)[:16]
+    assert fp32.shape == (16, 64, 64, 3) and np.abs(fp32.astype(int) - bf16.astype(int)).max() <= 2

@@ -138,6 +138,30 @@ def test_resume_is_exact(tmp_path):
     assert not torch.equal(ema["blocks.0.weight"], model["blocks.0.weight"])
 
 
+def test_adamw_is_fused_and_a_resume_keeps_the_checkpoints_choice(tmp_path):
+    """AdamW runs fused (the CPU build has the kernel); a run whose checkpoints were written with the foreach AdamW
+    (kinema before fused) resumes with it, so it goes on exactly as if it had never stopped."""
+
+    def trainer(path: Path, resume: bool = False, foreach: bool = False) -> Trainer:
+        cfg = resume_cfg(path)
+        t = Trainer(toy.build_model(0), toy.objective, toy.ToyData(cfg.batch_size, seed=3), cfg,
+                    run_config={"model": {"name": "toy", "hidden": 32}, "data": {"name": "toy", "seed": 3}},
+                    resume=resume)
+        if foreach:
+            for g in t.optimizer.param_groups:
+                g["fused"] = None
+        return t
+
+    assert all(g["fused"] for g in trainer(tmp_path / "new").optimizer.param_groups)
+    trainer(tmp_path / "straight", foreach=True).fit()
+    trainer(tmp_path / "old", foreach=True).fit(stop_at=3)
+    resumed = trainer(tmp_path / "old", resume=True)
+    assert all(g["fused"] is None for g in resumed.optimizer.param_groups)
+    resumed.fit()
+    losses = [[r["loss"] for r in read_metrics(tmp_path / d / "metrics.jsonl")] for d in ("straight", "old")]
+    assert len(losses[0]) == 6 and losses[0] == losses[1]
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_checkpoints_then_resume_is_exact(tmp_path, signum):
     toy.run(resume_cfg(tmp_path / "a"))

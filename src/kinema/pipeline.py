@@ -53,36 +53,26 @@ class Pipeline:
     def from_pretrained(cls, path: str | Path, *, text_encoder: str | None = None) -> Pipeline:
         """Load from an exported model directory (config.json, vae.safetensors, dit.safetensors) or a DiT run
         directory (its latest checkpoint's EMA weights and the VAE it was trained on). Nothing is unpickled."""
-        from safetensors.torch import load_file
-
         from kinema.models.dit import DiT, DiTConfig
         from kinema.models.text import load_text_encoder
-        from kinema.models.vae import CausalVAE, VAEConfig
         from kinema.train.checkpoint import latest_checkpoint
         from kinema.train.data import DataConfig
-        from kinema.train.recipes import FlowConfig, load_vae, read_config, run_weights
+        from kinema.train.recipes import FlowConfig, load_trained, read_config
 
         p = Path(path)
         conf = read_config(p)
         kind = conf.get("kind")
-        if kind == "pipeline":
-            vae = CausalVAE(VAEConfig(**conf["vae"]))
-            vae.load_state_dict({k: v.float() for k, v in load_file(str(p / "vae.safetensors")).items()})
-            dit_weights = load_file(str(p / "dit.safetensors"))
-            dit_cfg = conf["dit"]
-            version = f"{conf.get('version', 'step ' + str(conf.get('dit_step')))} sha256:{_sha256(p / 'dit.safetensors')}"
-        elif kind == "dit":
-            vae = load_vae(conf["vae_source"], cfg_override={k: conf["vae"][k] for k in ("latent_shift",
-                                                                                          "latent_scale")})
-            dit_weights, dit_cfg = run_weights(p), conf["model"]
-            ckpt = latest_checkpoint(p)
-            version = f"run checkpoint {ckpt.name}"
-        else:
+        if kind not in ("pipeline", "dit"):
             raise ValueError(f"{p} is not a DiT run or an exported kinema model (config kind {kind!r})")
+        vae, dit_weights, dit_cfg = load_trained(p, conf, run=kind == "dit")
+        if kind == "pipeline":
+            version = f"{conf.get('version', 'step ' + str(conf.get('dit_step')))} sha256:{_sha256(p / 'dit.safetensors')}"
+        else:
+            version = f"run checkpoint {latest_checkpoint(p).name}"
         dit = DiT(DiTConfig(**{**dit_cfg, "grad_checkpointing": False}))
-        dit.load_state_dict({k: v.float() for k, v in dit_weights.items()})
+        dit.load_state_dict(dit_weights)
         text = load_text_encoder(text_encoder or conf.get("text_encoder", "minilm+zh"))
-        return cls(vae=vae.eval().requires_grad_(False), dit=dit.eval().requires_grad_(False), text_encoder=text,
+        return cls(vae=vae, dit=dit.eval().requires_grad_(False), text_encoder=text,
                    flow=FlowConfig(**conf.get("flow", {})), data=DataConfig(**conf.get("data", {})),
                    name=conf.get("name", p.name), source=str(p), version=version)
 
@@ -200,9 +190,11 @@ class Pipeline:
         return encode_latents(self.vae, to_model_video(video)[None])
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor) -> np.ndarray:
-        """Normalised latent (1, C, T, H, W) -> uint8 (T', H', W', 3)."""
-        x = self.vae.decode(self.vae.denormalize(z.float()))[0]  # (3, T', H', W')
+    def decode(self, z: torch.Tensor, *, bf16: bool = False) -> np.ndarray:
+        """Normalised latent (1, C, T, H, W) -> uint8 (T', H', W', 3). bf16=True runs the decoder under bf16 autocast
+        on CPU (the generating methods pass their own bf16): several times faster, within 2/255 of fp32 (tested)."""
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and z.device.type == "cpu"):
+            x = self.vae.decode(self.vae.denormalize(z.float()))[0].float()  # (3, T', H', W')
         return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).numpy()
 
     def _frames_in(self, video, what: str) -> np.ndarray:
@@ -251,7 +243,7 @@ class Pipeline:
         z = self._sample(prompt, (1, C, T, H, W), context=z_ctx if has_ctx else None,
                          context_mask=mask if has_ctx else None, timings=timings, **kw)
         t0 = time.perf_counter()
-        out = self.decode(z)
+        out = self.decode(z, bf16=kw["bf16"])
         timings["decode_s"] = timings.get("decode_s", 0.0) + time.perf_counter() - t0
         if head is not None:
             out[:len(head)] = head[:frames]
@@ -424,7 +416,7 @@ class Pipeline:
         z = self._sample(prompt, tuple(z0.shape), seed=seed, steps=steps, guidance=guidance, sampler=sampler,
                          bf16=bf16, start=(z0, float(strength)), callback=callback, timings=timings)
         t0 = time.perf_counter()
-        out = self.decode(z)
+        out = self.decode(z, bf16=bf16)
         timings["decode_s"] = time.perf_counter() - t0
         meta = self.provenance(prompt=asked, **expansion, task="edit", seed=seed, steps=steps, guidance=guidance,
                                sampler=sampler, frames=n, size=list(size), strength=strength, timings=timings)

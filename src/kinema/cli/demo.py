@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from kinema.cli.generate import add_model_flag
+
 # (file name, prompt, frames, size): text to video in English and in Chinese, a wide and a tall clip
 DEMO_PROMPTS = (
     ("t2v_en.mp4", "a red ball moves to the right", 33, (64, 64)),
@@ -17,7 +19,7 @@ DEMO_PROMPTS = (
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the quickstart: make videos with the shipped model and say where they went")
     p.add_argument("-o", "--out", default="out", help="output folder (default: out/)")
-    p.add_argument("--model", default=None, help="model directory (default: the shipped model)")
+    add_model_flag(p)
     p.set_defaults(run=run)
 
 

@@ -15,6 +15,7 @@ import argparse
 import json
 
 from kinema.cli import parse_size
+from kinema.cli.generate import MODEL_HELP, add_clip_flags, add_expand_flag, add_model_flag, add_sampler_flags
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -52,13 +53,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _continuation_flags(p: argparse.ArgumentParser, n: int) -> None:
-    p.add_argument("--model", default=None,
-                   help="model or DiT run directory (default: the shipped model), or simulator, repeat-last, linear")
+    add_model_flag(p, help=f"{MODEL_HELP}, or simulator, repeat-last, linear")
     p.add_argument("-n", type=int, default=n, help=f"clips per cell (default {n}; evaluation seeds)")
-    p.add_argument("--size", type=parse_size, default=(64, 64), help="WIDTHxHEIGHT (default 64x64)")
-    p.add_argument("--steps", type=int, default=16, help="sampler steps of the model (default 16)")
-    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="added to every clip's sampling seed (default 0)")
+    add_clip_flags(p, frames=False, size=(64, 64), fps=False)
+    add_sampler_flags(p, seed="added to every clip's sampling seed", sampler=False)
     p.add_argument("--vae", default=None, help="VAE for the reconstruction floor when the model has none "
                    "(a VAE run or model directory)")
     p.add_argument("--out", default=None, help="directory for report.md, results.json and the plots")
@@ -169,18 +167,16 @@ def run_scenes(args: argparse.Namespace) -> int:
 def _add_prompts_parser(esub: argparse._SubParsersAction) -> None:
     """`kinema eval prompts` (kinema.eval.prompts runs it; the flags live here so `kinema --help` imports nothing)."""
     p = esub.add_parser("prompts", help="prompt adherence: colour, kind, count and direction per language")
-    p.add_argument("--model", help="a DiT run directory or an exported model directory")
+    add_model_flag(p, help="a DiT run directory or an exported model directory")
     p.add_argument("--ground-truth", action="store_true",
                    help="score the worlds' own clips for each prompt instead of a model (the parser's calibration)")
     p.add_argument("--through-vae", metavar="VAE", help="with --ground-truth: pass the worlds' clips through this VAE "
                    "(a run or model directory) first, the parser's ceiling for a model built on it")
     p.add_argument("-n", type=int, default=1, help="clips per prompt and language (seeds 0..n-1)")
     p.add_argument("--languages", default="en,zh", help="comma-separated: en, zh")
-    p.add_argument("--frames", type=int, default=17, help="frames per clip")
-    p.add_argument("--size", type=parse_size, default=(64, 64), help="WIDTHxHEIGHT")
-    p.add_argument("--steps", type=int, default=16, help="sampling steps")
-    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
-    p.add_argument("--no-expand", action="store_true", help="give the model the prompts as written, not expanded")
+    add_clip_flags(p, frames=17, size=(64, 64), fps=False)
+    add_sampler_flags(p, seed=None, sampler=False)
+    add_expand_flag(p)
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--out", help="a folder for results.json and accuracy.png")
     p.set_defaults(run=_run_prompts)

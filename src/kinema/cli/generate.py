@@ -16,24 +16,59 @@ import sys
 from kinema.cli import parse_size
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# Flag groups of the commands that sample a model (here, kinema demo, kinema eval; kinema play's --size)
+# ----------------------------------------------------------------------------------------------------------------------
+
+MODEL_HELP = "model or DiT run directory (default: the shipped model)"
+SEED_HELP = "seed of the initial noise: same seed, same video"
+
+
+def add_model_flag(p: argparse.ArgumentParser, *, help: str = MODEL_HELP) -> None:
+    """--model: the directory Pipeline.from_pretrained loads (None: the shipped model, unless `help` says otherwise)."""
+    p.add_argument("--model", default=None, help=help)
+
+
+def add_clip_flags(p: argparse.ArgumentParser, *, frames: int | None | bool = None,
+                   size: tuple[int, int] | None | bool = None, fps: bool = True) -> None:
+    """--frames, --size, --fps: the clip's shape. frames, size: the default (None: the model's own); False: no flag."""
+    if frames is not False:
+        p.add_argument("--frames", type=int, default=frames,
+                       help="frames per clip (1 = an image; default: " +
+                            ("the model's training window" if frames is None else str(frames)) + ")")
+    if size is not False:
+        p.add_argument("--size", type=parse_size, default=size,
+                       help="WIDTHxHEIGHT (default: " + ("the size the model was trained at, the first if several"
+                                                         if size is None else "%dx%d" % size) + ")")
+    if fps:
+        p.add_argument("--fps", type=float, default=None, help="frame rate of the written file (default: the model's)")
+
+
+def add_sampler_flags(p: argparse.ArgumentParser, *, seed: str | None = SEED_HELP, sampler: bool = True) -> None:
+    """--seed, --steps, --guidance (and --sampler): how the model samples. seed: what the seed means to this command
+    (None: no --seed)."""
+    if seed is not None:
+        p.add_argument("--seed", type=int, default=0, help=seed + " (default %(default)s)")
+    p.add_argument("--steps", type=int, default=16, help="sampler steps (default %(default)s)")
+    p.add_argument("--guidance", type=float, default=3.0,
+                   help="classifier-free guidance scale (1 = off; default %(default)s)")
+    if sampler:
+        p.add_argument("--sampler", choices=("euler", "heun"), default="euler", help="ODE sampler (default euler)")
+
+
+def add_expand_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-expand", action="store_true",
+                   help="give the model the prompt as written (default: a short prompt is expanded to the detailed "
+                        "caption style the model was trained on)")
+
+
 def add_sampling_flags(p: argparse.ArgumentParser, *, frames: bool = True, size: bool = True) -> None:
     """Flags every generating command shares."""
     p.add_argument("-o", "--out", required=True, help="output file: .mp4, .gif or .png")
-    if frames:
-        p.add_argument("--frames", type=int, default=None,
-                       help="frames in the output (1 = an image; default: the model's training window)")
-    if size:
-        p.add_argument("--size", type=parse_size, default=None,
-                       help="WIDTHxHEIGHT (default: the model's main training size, 64x64 for the shipped model)")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of the written file (default: the model's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial noise: same seed, same video")
-    p.add_argument("--steps", type=int, default=16, help="sampler steps")
-    p.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale (1 = off)")
-    p.add_argument("--sampler", choices=("euler", "heun"), default="euler", help="ODE sampler")
-    p.add_argument("--model", default=None, help="model or DiT run directory (default: the shipped model)")
-    p.add_argument("--no-expand", action="store_true",
-                   help="give the model the prompt as written (default: a short prompt is expanded to the detailed "
-                        "caption style the model was trained on, and the expansion is shown)")
+    add_clip_flags(p, frames=None if frames else False, size=None if size else False)
+    add_sampler_flags(p)
+    add_model_flag(p)
+    add_expand_flag(p)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -3,7 +3,7 @@
     kinema play --actions "W W W A A D" -o walk.mp4 [--prompt P] [--seed S] [--model DIR] [--compare] [--frames N]
     kinema play --live [--model DIR] [--compare]          # steer with W/S/A/D/Q/E in this terminal
     kinema play vae --steps N --out RUN                   # the time_down=1 VAE, on explore walks
-    kinema play train --vae VAE_DIR --steps N --out RUN   # the action-conditioned model
+    kinema play train --vae VAE_DIR --steps N --out RUN   # the action-conditioned model [--init-from MODEL_OR_RUN]
     kinema play export RUN -o kinema-explore              # bf16 model directory
     kinema play bench [--json] [--model DIR]              # fps and latency (also for `kinema bench play`)
     kinema play eval --model DIR [--json]                 # PSNR/SSIM by horizon, action following, loop, stability
@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from kinema.cli import parse_size
+from kinema.cli.generate import add_clip_flags
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -33,8 +34,18 @@ def _sizes(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(parse_size(s) for s in text.split(","))
 
 
+def add_play_model_flags(p: argparse.ArgumentParser, *, default: str | None = "the shipped kinema-explore",
+                         steps: bool = True) -> None:
+    """--model (a play run or model directory; default None: the flag is required) and --steps (denoising steps per
+    frame, default the model's)."""
+    p.add_argument("--model", default=None, required=default is None,
+                   help="a play run or model directory" + (f" (default: {default})" if default else ""))
+    if steps:
+        p.add_argument("--steps", type=int, default=None, help="denoising steps per frame (default: the model's, 1-4)")
+
+
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="a play run or model directory (default: random weights, real size)")
+    add_play_model_flags(p, default="random weights, real size", steps=False)
     p.add_argument("--sizes", type=_sizes, default=((64, 64), (96, 96), (128, 128)), help="WxH,WxH,...")
     p.add_argument("--steps", type=_ints, default=(1, 2, 4), help="denoising steps per frame, comma-separated")
     p.add_argument("--frames", type=int, default=30, help="frames timed per run (after 5 warm-up frames)")
@@ -44,10 +55,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="a play run or model directory")
+    add_play_model_flags(p, default=None)
     p.add_argument("-n", type=int, default=2, help="evaluation worlds per action policy")
     p.add_argument("--frames", type=int, default=513, help="frames per rollout (horizons 1, 8, 32, 128, 512 fit)")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps per frame (default: the model's)")
     p.add_argument("--policies", default="scripted,random", help="action policies: scripted, random")
     p.add_argument("--idm-worlds", type=int, default=30,
                    help="worlds for the estimator's ground-truth check (0 = skip)")
@@ -64,15 +74,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="world seed (scenario and start view) and noise seed")
     p.add_argument("--scenario", choices=("gallery", "garden", "street"), default=None,
                    help="explore scenario (default: picked from the seed)")
-    p.add_argument("--model", default=None, help="a play run or model directory (default: the shipped kinema-explore)")
+    add_play_model_flags(p)
     p.add_argument("--compare", action="store_true", help="the ground-truth world (same seed and actions) beside it")
     p.add_argument("--frames", type=int, default=None, help="frames to render (default: 1 + number of actions; "
                    "missing actions are no-ops)")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps per frame (default: the model's, 1-4)")
     p.add_argument("--start", choices=("world", "text"), default=None,
                    help="frame 0 from the world's start view or from the prompt alone (default: text with --prompt, "
                         "else world)")
-    p.add_argument("--size", type=parse_size, default=None, help="WIDTHxHEIGHT (default: the size it was trained at)")
+    add_clip_flags(p, frames=False, size=None, fps=False)
     p.add_argument("--live", action="store_true", help="play in this terminal with the keyboard")
     p.add_argument("--scale", type=int, default=1, help="--live: integer upscaling of the drawn frames")
     p.set_defaults(run=run)
@@ -86,6 +95,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--window", type=int, default=8, help="attention window in frames (itself included)")
     t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "
                    "(the rest: random runs of keys)")
+    t.add_argument("--init-from", default=None, metavar="DIR",
+                   help="start from the weights of an exported play model or a play run (a warm start, not a resume: "
+                        "new optimizer and schedule; the latent statistics it was trained with are kept)")
     t.set_defaults(run=run_train)
 
     v = psub.add_parser("vae", help="train a time_down=1 VAE (one latent frame per frame) on explore walks")
@@ -236,7 +248,8 @@ def run_train(args: argparse.Namespace) -> int:
     data = PlayDataConfig(size=args.size, frames=args.frames, fps=args.fps, walker_prob=args.walker_prob,
                           num_videos=args.num_videos)
     trainer = build_play_run(args.preset, args.vae, data, _train_config(args),
-                             play_cfg=PlayConfig(window=args.window, fps=args.fps), resume=args.resume)
+                             play_cfg=PlayConfig(window=args.window, fps=args.fps), resume=args.resume,
+                             init_from=args.init_from)
     trainer.fit()
     print(f"run directory: {args.out} (export with: kinema play export {args.out} -o kinema-explore)")
     return 0

@@ -47,7 +47,7 @@ from kinema.eval.sets import eval_seed, padded_length, render_clip, video_sha256
 from kinema.eval.stats import BOOT_SEED, N_BOOT, mean_ci, rate_ci
 from kinema.worlds import scenes
 from kinema.worlds.base import PALETTE
-from kinema.worlds.raster import Canvas, to_world
+from kinema.worlds.scenes import marker_rgb, pixel_map, static_layer  # noqa: F401 (static_layer: public here too)
 
 FLAGS = ("appear", "vanish", "colour_change", "shape_change", "interpenetrate", "size_drift")
 DEFAULT_N = 16  # clips per held-out template: 48 clips, ~3-7 minutes for the shipped model on 2 cores
@@ -92,56 +92,8 @@ class ScenesEvalConfig:
             raise ValueError(f"size must be between 32x32 and 1024x1024 for the scenes parse, got {w}x{h}")
 
 # ----------------------------------------------------------------------------------------------------------------------
-# The static layer and the colours to look for
+# Areas, dilation and the densest box (the static layer is kinema.worlds.scenes.static_layer)
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-def _to_px(state: dict, width: int, height: int):
-    ppu = float(state["pixels_per_unit"])
-    cx, cy = scenes.VIEW_CENTER
-
-    def f(x, y):
-        return width / 2 + (np.asarray(x) - cx) * ppu, height / 2 - (np.asarray(y) - cy) * ppu
-    return f
-
-
-def static_layer(state: dict, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """What the clip shows where no moving object is: uint8 (H, W, 3) background, floor, ramps, pins and occluders
-    drawn from the state as kinema.worlds.scenes draws them, and (H, W) float: how much of each pixel occluders
-    cover (0..1)."""
-    to_px = _to_px(state, width, height)
-    canvas = Canvas(width, height, tuple(state["background"]))
-    occ = Canvas(width, height, (0, 0, 0))
-    statics = [o for o in state["objects"] if o["static"]]
-
-    def draw(c: Canvas, o: dict, rgb) -> None:
-        if "radius" in o:
-            c.disc(*to_px(o["x"], o["y"]), o["radius"] * state["pixels_per_unit"], rgb)
-        else:
-            pts = to_world(np.asarray(o["vertices"]), o["x"], o["y"], o["angle"])
-            c.polygon(np.stack(to_px(pts[:, 0], pts[:, 1]), -1), rgb)
-
-    for o in statics:
-        if o["kind"] not in ("occluder", "pin"):
-            draw(canvas, o, o["rgb"])
-    for o in statics:
-        if o["kind"] == "pin":
-            draw(canvas, o, o["rgb"])
-    for o in statics:
-        if o["kind"] == "occluder":
-            draw(canvas, o, o["rgb"])
-            draw(occ, o, (255, 255, 255))
-            w, h = o["width"], o["height"]
-            for sx in np.arange(o["x"] - w / 2 + 0.15, o["x"] + w / 2 - 0.2, 0.45):  # the slats, as scenes draws them
-                band = np.array([[sx, o["y"] - h / 2], [sx + 0.16, o["y"] - h / 2], [sx + 0.16, o["y"] + h / 2],
-                                 [sx, o["y"] + h / 2]])
-                canvas.polygon(np.stack(to_px(band[:, 0], band[:, 1]), -1), scenes.OCCLUDER_STRIPE)
-    return canvas.image(), occ.rgb[..., 0] / 255.0
-
-
-def _marker_rgb(rgb) -> tuple[int, int, int]:
-    """A ball's rotation stripe (as kinema.worlds.scenes draws it)."""
-    return (100, 100, 100) if sum(rgb) < 150 else tuple(int(c * 0.55) for c in rgb)
 
 
 def _area_px(o: dict, ppu: float) -> float:
@@ -201,7 +153,7 @@ def parse_scene(video: np.ndarray, state: dict) -> dict[str, np.ndarray]:
         colours.append(o["rgb"])
         owner.append(i)
         if o["kind"] == "ball":
-            colours.append(_marker_rgb(o["rgb"]))
+            colours.append(marker_rgb(o["rgb"]))
             owner.append(i)
     for f, c in enumerate(foreign):
         colours.append(PALETTE[c])
@@ -246,7 +198,7 @@ def parse_scene(video: np.ndarray, state: dict) -> dict[str, np.ndarray]:
     wt[:, occ >= 0.5] = 0.0
 
     ys, xs = np.mgrid[0:h, 0:w] + 0.5  # (H, W)
-    to_px = _to_px(state, w, h)
+    to_px = pixel_map(state, w, h)
     floor_py = float(to_px(0.0, 0.0)[1])
     below = ys > floor_py + 1.0  # (H, W)
     edge = np.zeros((h, w), bool)

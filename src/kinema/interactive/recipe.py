@@ -1,13 +1,13 @@
 """Training recipes for interactive play: the time_down=1 VAE, the action-conditioned PlayDiT, export and loading.
 
     kinema play vae --steps 3000 --out runs/vae-f4t1                    # build_play_vae_run
-    kinema play train --vae runs/vae-f4t1 --steps 6000 --out runs/play  # build_play_run
+    kinema play train --vae runs/vae-f4t1 --steps 6000 --out runs/play  # build_play_run (--init-from: warm start)
     kinema play export runs/play -o kinema-explore                     # export_play
 
 Both runs use the project's Trainer (kinema.train.trainer) and step-indexed data, so `--resume` continues exactly.
 
 Run directory config (kind "play"): {"kind", "preset", "model": DiTConfig, "play": PlayConfig, "vae": VAEConfig with
-latent statistics, "vae_source", "text_encoder", "data": PlayDataConfig, "train": TrainConfig}.
+latent statistics, "vae_source", "text_encoder", "data": PlayDataConfig, "init_from", "train": TrainConfig}.
 Model directory (kind "play-model"): config.json + dit.safetensors + vae.safetensors in bf16.
 
 Objective (Diffusion Forcing, Chen et al. 2024, arXiv 2407.01392, with GameNGen's context noise augmentation,
@@ -98,35 +98,26 @@ def model_patch(model) -> tuple[int, int, int]:
 def load_play(path: str | Path, *, text_encoder: str | None = None):
     """A PlayModel (kinema.interactive.session) from a play run directory (its latest EMA weights) or an exported
     model directory. Nothing is unpickled."""
-    from safetensors.torch import load_file
-
     from kinema.interactive.model import PlayDiT
     from kinema.interactive.session import PlayModel
     from kinema.models.dit import DiTConfig
     from kinema.models.text import load_text_encoder
-    from kinema.models.vae import CausalVAE, VAEConfig
-    from kinema.train.recipes import load_vae, read_config, run_weights
+    from kinema.train.recipes import load_trained, read_config
 
     p = Path(path)
     conf = read_config(p)
     kind = conf.get("kind")
-    if kind == "play-model":
-        vae = CausalVAE(VAEConfig(**conf["vae"]))
-        vae.load_state_dict({k: v.float() for k, v in load_file(str(p / "vae.safetensors")).items()})
-        weights = load_file(str(p / "dit.safetensors"))
-    elif kind == "play":
-        stats = {k: conf["vae"][k] for k in ("latent_shift", "latent_scale")}
-        vae, weights = load_vae(conf["vae_source"], cfg_override=stats), run_weights(p)
-    else:
+    if kind not in ("play-model", "play"):
         raise ValueError(f"{p} is not a play run or model directory (config kind {kind!r}); train one with "
                          "`kinema play train`")
+    vae, weights, dit_cfg = load_trained(p, conf, run=kind == "play")
     cfg = PlayConfig(**conf["play"])
-    dit = PlayDiT(DiTConfig(**{**conf["model" if kind == "play" else "dit"], "grad_checkpointing": False}), cfg.window)
-    dit.load_state_dict({k: v.float() for k, v in weights.items()})
+    dit = PlayDiT(DiTConfig(**{**dit_cfg, "grad_checkpointing": False}), cfg.window)
+    dit.load_state_dict(weights)
     data = PlayDataConfig(**conf["data"])
     text = load_text_encoder(text_encoder or conf.get("text_encoder", "minilm+zh"))
     info = {"step": conf.get("dit_step"), "data": conf["data"]}
-    return PlayModel(dit=dit.eval(), vae=vae.eval(), text=text, cfg=cfg, size=data.wh,
+    return PlayModel(dit=dit.eval(), vae=vae, text=text, cfg=cfg, size=data.wh,
                      name=conf.get("name", p.name), source=str(p), info=info)
 
 
@@ -193,10 +184,13 @@ def build_play_vae_run(preset: str, data_cfg, train_cfg, *, resume: bool = False
 
 
 def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, train_cfg, *,
-                   play_cfg: PlayConfig | None = None, resume: bool = False, text_encoder: str = "minilm+zh"):
-    """A PlayDiT run on explore walks, on the latents of a time_down=1 VAE run or model directory."""
+                   play_cfg: PlayConfig | None = None, resume: bool = False, text_encoder: str = "minilm+zh",
+                   init_from: str | Path | None = None):
+    """A PlayDiT run on explore walks, on the latents of a time_down=1 VAE run or model directory. init_from (an
+    exported play model or a play run) warm-starts from its DiT weights and keeps the latent statistics they learned
+    (a new optimizer and schedule, unlike a resume)."""
     from kinema.models.text import load_text_encoder
-    from kinema.train.recipes import fit_latent_stats, load_vae, read_config
+    from kinema.train.recipes import dit_weights, load_vae, restore_or_fit_latent_stats
     from kinema.train.trainer import Trainer
 
     if preset not in PRESETS:
@@ -212,20 +206,20 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     if w % (2 * vae.cfg.space_down) or h % (2 * vae.cfg.space_down):
         raise ValueError(f"size {data_cfg.size}: sides must be multiples of {2 * vae.cfg.space_down}")
     data = ExploreActionData(data_cfg, train_cfg.batch_size, train_cfg.seed)
-    if resume and (Path(train_cfg.out_dir) / "config.json").is_file():
-        stats = read_config(train_cfg.out_dir)["vae"]
-        vae.cfg = replace(vae.cfg, latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"])
-    else:
-        fit_latent_stats(vae, data)
+    init_weights = dit_weights(init_from, play=True) if init_from is not None and not resume else None
+    restore_or_fit_latent_stats(vae, data, train_cfg, resume=resume, init_from=init_from)
     cfg = replace(PRESETS[preset], latent_channels=vae.cfg.latent_channels,
                   grad_checkpointing=train_cfg.grad_checkpointing)
     with torch.random.fork_rng(devices=[]):  # initialisation from the run seed; the caller's RNG state is restored
         torch.manual_seed(train_cfg.seed)
         model = build_play_dit(cfg, play_cfg.window)
+    if init_weights is not None:
+        model.load_state_dict(init_weights)
     text = load_text_encoder(text_encoder)
     run_config = {"kind": "play", "preset": preset, "model": asdict(model.cfg), "play": asdict(play_cfg),
                   "vae": asdict(vae.cfg), "vae_source": str(Path(vae_path).resolve()), "text_encoder": text_encoder,
-                  "data": data_cfg.to_dict()}
+                  "data": data_cfg.to_dict(),
+                  "init_from": None if init_from is None else str(Path(init_from).resolve())}
     return Trainer(model, PlayObjective(vae, text, play_cfg), data, train_cfg, run_config=run_config,
                    sample_fn=play_sample_fn(vae, text, play_cfg, data_cfg), resume=resume)
 

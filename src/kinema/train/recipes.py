@@ -18,7 +18,7 @@ Ho & Salimans 2022 (classifier-free guidance); Chen et al. 2024 (Diffusion Forci
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,25 @@ def load_vae(path: str | Path, *, cfg_override: dict | None = None):
     return vae.eval().requires_grad_(False)
 
 
+def load_trained(path: str | Path, conf: dict[str, Any], *, run: bool):
+    """(VAE, fp32 DiT weights, DiT config dict) of an exported model directory (config.json's "vae" and "dit",
+    vae.safetensors and dit.safetensors, stored in bf16) or, run=True, of a DiT or play run directory (its latest EMA
+    weights and config "model"; the VAE it trained on, from "vae_source"). The VAE is fp32, in eval mode, with the
+    latent statistics the DiT was trained with. `conf` is the directory's config.json (the caller checks its kind)."""
+    from kinema.models.vae import CausalVAE, VAEConfig
+
+    p = Path(path)
+    if run:
+        stats = {k: conf["vae"][k] for k in ("latent_shift", "latent_scale")}
+        vae, weights, dit_cfg = load_vae(conf["vae_source"], cfg_override=stats), run_weights(p), conf["model"]
+    else:
+        vae = CausalVAE(VAEConfig(**conf["vae"]))
+        vae.load_state_dict({k: v.float() for k, v in load_file(str(p / "vae.safetensors")).items()})
+        vae = vae.eval().requires_grad_(False)
+        weights, dit_cfg = load_file(str(p / "dit.safetensors")), conf["dit"]
+    return vae, {k: v.float() for k, v in weights.items()}, dit_cfg
+
+
 @torch.no_grad()
 def encode_latents(vae, video: torch.Tensor, *, bf16: bool = False) -> torch.Tensor:
     """Video (B, 3, T, H, W) in [-1, 1] -> normalised latent mean (B, C, t, h, w), in fp32.
@@ -133,6 +152,20 @@ def fit_latent_stats(vae, data, batches: int = 4) -> None:
             zs.append(vae.encode(video.float())[0].flatten(2).transpose(1, 2).reshape(-1, vae.cfg.latent_channels))
     z = torch.cat(zs)  # (N, C)
     vae.set_latent_stats(z.T[None, :, :, None, None])
+
+
+def restore_or_fit_latent_stats(vae, data, train_cfg, *, resume: bool,
+                                init_from: str | Path | None = None) -> None:
+    """Give `vae` the latent shift/scale a DiT (or play) run trains with: a resumed run keeps its own (its
+    config.json), a warm start keeps those of the run or model it starts from (the statistics its weights learned),
+    a new run fits them on a few batches of `data`."""
+    out = Path(train_cfg.out_dir)
+    saved = out if resume and (out / "config.json").is_file() else init_from
+    if saved is None:
+        fit_latent_stats(vae, data)
+        return
+    stats = read_config(saved)["vae"]
+    vae.cfg = replace(vae.cfg, latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"])
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -298,8 +331,6 @@ def _vae_preset(path: str | Path) -> str | None:
 def build_dit_run(preset, vae_path: str | Path, data_cfg: DataConfig, train_cfg, *, resume: bool = False,
                   text_encoder: str = "minilm+zh", flow: FlowConfig | None = None,
                   sample_prompt: str = "a red ball moves right", init_from: str | Path | None = None):
-    from dataclasses import replace
-
     from kinema.models.dit import PRESETS, DiT
     from kinema.models.text import load_text_encoder
     from kinema.train.trainer import Trainer
@@ -313,12 +344,7 @@ def build_dit_run(preset, vae_path: str | Path, data_cfg: DataConfig, train_cfg,
     _check_frames(data_cfg, vae.cfg.time_down, vae.cfg.space_down)
     data = make_data(data_cfg, train_cfg.batch_size, train_cfg.seed)
     init_weights = dit_weights(init_from) if init_from is not None and not resume else None
-    stats_from = train_cfg.out_dir if resume and (Path(train_cfg.out_dir) / "config.json").is_file() else init_from
-    if stats_from is not None:
-        stats = read_config(stats_from)["vae"]  # the statistics the weights were trained with
-        vae.cfg = replace(vae.cfg, latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"])
-    else:
-        fit_latent_stats(vae, data)
+    restore_or_fit_latent_stats(vae, data, train_cfg, resume=resume, init_from=init_from)
     cfg = replace(base_cfg, latent_channels=vae.cfg.latent_channels,
                   grad_checkpointing=train_cfg.grad_checkpointing)
     with torch.random.fork_rng(devices=[]):  # initialisation from the run seed; the caller's RNG state is restored
@@ -336,16 +362,18 @@ def build_dit_run(preset, vae_path: str | Path, data_cfg: DataConfig, train_cfg,
                    sample_fn=dit_sample_fn(vae, text, data_cfg, flow, sample_prompt), resume=resume)
 
 
-def dit_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """fp32 DiT weights of an exported model directory (dit.safetensors) or a DiT run directory (latest EMA)."""
+def dit_weights(path: str | Path, *, play: bool = False) -> dict[str, torch.Tensor]:
+    """fp32 DiT weights of an exported model directory (dit.safetensors) or a DiT run directory (latest EMA);
+    play=True: of an exported play model or a play run (kinema.interactive)."""
     p = Path(path)
     conf = read_config(p)
-    if conf.get("kind") == "pipeline":
+    model_kind, run_kind, what = ("play-model", "play", "a play") if play else ("pipeline", "dit", "a DiT")
+    if conf.get("kind") == model_kind:
         weights = load_file(str(p / "dit.safetensors"))
-    elif conf.get("kind") == "dit":
+    elif conf.get("kind") == run_kind:
         weights = run_weights(p)
     else:
-        raise ValueError(f"{p} is neither an exported model nor a DiT run directory")
+        raise ValueError(f"{p} is neither an exported {'play ' if play else ''}model nor {what} run directory")
     return {k: v.float() for k, v in weights.items()}
 
 

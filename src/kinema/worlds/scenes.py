@@ -21,7 +21,8 @@ state keys beyond base.Sample's:
     to `frame` (a < b); speed is the approach speed along normal, which points from a to b.
 
 Captions come from the state alone (`caption(state)`, in scenes_caption.py, which also holds the word dicts; both are
-re-exported here). Contacts slower than REST_SPEED do not bounce (a restitution threshold, as in Box2D).
+re-exported here). Contacts slower than REST_SPEED do not bounce (a restitution threshold, as in Box2D). A parser
+redraws what lies behind the moving objects with `static_layer(state, W, H)` and maps units with `pixel_map`.
 """
 
 from __future__ import annotations
@@ -463,9 +464,15 @@ def _r(v) -> float:
 # Drawing: static layer once, then moving objects, then occluders on top, per frame
 # ----------------------------------------------------------------------------------------------------------------------
 
-def _marker_rgb(rgb) -> tuple[int, int, int]:
+def marker_rgb(rgb) -> tuple[int, int, int]:
     """The ball's rotation stripe: a darker shade (a lighter one on black)."""
     return (100, 100, 100) if sum(rgb) < 150 else tuple(int(c * 0.55) for c in rgb)
+
+
+def _slats(x: float, y: float, w: float, h: float) -> list[np.ndarray]:
+    """The vertical slats drawn over an occluder centred at (x, y), w x h units: (4, 2) world polygons."""
+    return [np.array([[sx, y - h / 2], [sx + 0.16, y - h / 2], [sx + 0.16, y + h / 2], [sx, y + h / 2]])
+            for sx in np.arange(x - w / 2 + 0.15, x + w / 2 - 0.2, 0.45)]
 
 
 def _draw(scene: _Scene, frames: list[dict], width: int, height: int, ppu: float, bg, to_px) -> np.ndarray:
@@ -474,7 +481,7 @@ def _draw(scene: _Scene, frames: list[dict], width: int, height: int, ppu: float
 
     def shape(canvas: Canvas, o: _Obj, x: float, y: float, angle: float) -> None:
         if o.radius is not None:
-            stripe = (angle, 0.2 * o.radius * ppu, _marker_rgb(o.rgb)) if o.kind == "ball" else None
+            stripe = (angle, 0.2 * o.radius * ppu, marker_rgb(o.rgb)) if o.kind == "ball" else None
             canvas.disc(*to_px(x, y), o.radius * ppu, o.rgb, stripe)
         else:
             canvas.polygon(px_pts(to_world(np.asarray(o.verts), x, y, angle)), o.rgb)
@@ -497,13 +504,45 @@ def _draw(scene: _Scene, frames: list[dict], width: int, height: int, ppu: float
             shape(canvas, scene.objs[st["id"]], st["x"], st["y"], st["angle"])
         for o in occluders:
             shape(canvas, o, o.x, o.y, 0.0)
-            w, h = o.size
-            for sx in np.arange(o.x - w / 2 + 0.15, o.x + w / 2 - 0.2, 0.45):  # vertical slats
-                band = np.array([[sx, o.y - h / 2], [sx + 0.16, o.y - h / 2], [sx + 0.16, o.y + h / 2],
-                                 [sx, o.y + h / 2]])
+            for band in _slats(o.x, o.y, *o.size):
                 canvas.polygon(px_pts(band), OCCLUDER_STRIPE)
         video[k] = canvas.image()
     return video
+
+
+def pixel_map(state: dict, width: int, height: int):
+    """f(x, y) -> (px, py): world units to pixels of a `width` x `height` clip of this state (as render draws it)."""
+    ppu = float(state["pixels_per_unit"])
+    cx, cy = VIEW_CENTER
+
+    def f(x, y):
+        return width / 2 + (np.asarray(x) - cx) * ppu, height / 2 - (np.asarray(y) - cy) * ppu
+    return f
+
+
+def static_layer(state: dict, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """What a clip of `state` (a Sample's state) shows where no moving object is: uint8 (H, W, 3) background, floor,
+    ramps, pins and occluders drawn as render draws them, and (H, W) float: how much of each pixel occluders cover
+    (0..1). For parsers of the clips (kinema.eval.scenes)."""
+    to_px = pixel_map(state, width, height)
+    canvas = Canvas(width, height, tuple(state["background"]))
+    occ = Canvas(width, height, (0, 0, 0))
+    layer = {"pin": 1, "occluder": 2}  # scenery, then pins, then occluders with their slats on top
+
+    def draw(c: Canvas, o: dict, rgb) -> None:
+        if "radius" in o:
+            c.disc(*to_px(o["x"], o["y"]), o["radius"] * state["pixels_per_unit"], rgb)
+        else:
+            pts = to_world(np.asarray(o["vertices"]), o["x"], o["y"], o["angle"])
+            c.polygon(np.stack(to_px(pts[:, 0], pts[:, 1]), -1), rgb)
+
+    for o in sorted((o for o in state["objects"] if o["static"]), key=lambda o: layer.get(o["kind"], 0)):
+        draw(canvas, o, o["rgb"])
+        if o["kind"] == "occluder":
+            draw(occ, o, (255, 255, 255))
+            for band in _slats(o["x"], o["y"], o["width"], o["height"]):
+                canvas.polygon(np.stack(to_px(band[:, 0], band[:, 1]), -1), OCCLUDER_STRIPE)
+    return canvas.image(), occ.rgb[..., 0] / 255.0
 
 
 # ----------------------------------------------------------------------------------------------------------------------
