@@ -44,6 +44,13 @@ def test_grid_trains_evaluates_and_resumes(tmp_path, vae_run, capsys):
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("trainer.json")} == stamp
     assert [c["id"] for c in again["cells"]] == [c["id"] for c in study["cells"]]
 
+    # more steps on the same runs: each cell continues from its checkpoint and is evaluated anew
+    longer = [a if a != "2" or args[i - 1] != "--steps" else "3" for i, a in enumerate(args)]
+    longer[longer.index("--sizes") + 1], longer[longer.index("--videos") + 1] = "32", "2"
+    assert main(longer) == 0
+    assert (runs / cell_name(32, 2) / "ckpt-000003").is_dir()
+    assert "train_steps" in (runs / cell_name(32, 2) / "scale_eval.json").read_text()
+
 
 def test_bad_study_arguments():
     with pytest.raises(ValueError, match="widths"):

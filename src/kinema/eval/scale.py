@@ -114,7 +114,8 @@ def eval_cell(cfg: ScaleConfig, run_dir: Path, *, progress: bool = True) -> dict
     from kinema.eval.physics import PhysicsEvalConfig, evaluate_physics
 
     cache = run_dir / "scale_eval.json"
-    key = {"n": cfg.n, "steps": cfg.eval_steps, "size": list(cfg.size), "scenario": cfg.scenario}
+    key = {"n": cfg.n, "steps": cfg.eval_steps, "size": list(cfg.size), "scenario": cfg.scenario,
+           "train_steps": cfg.steps}
     if cache.is_file():
         got = json.loads(cache.read_text())
         if got.get("key") == key:
