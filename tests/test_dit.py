@@ -321,3 +321,36 @@ def test_kv_cache_generation_matches_full_causal_pass():
         model(x[:, :, 2:, :2], t[:, 2:], frames(cond, slice(2, 3)), cache=cache)  # H changed
     with pytest.raises(ValueError):
         _model(causal_time=False)(x, t, replace(cond, mask=None, actions=None), cache=model.new_cache())
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# step-size input (shortcut models)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_step_embed_starts_as_the_plain_model_and_then_matters():
+    plain = _model()
+    sc = DiT(replace(TINY, step_embed=True)).eval()
+    missing, unexpected = sc.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("step_embed.") for k in missing)
+    x, t, cond = _inputs()
+    d = torch.tensor([0.25, 1.0])
+    with torch.no_grad():
+        base = plain(x, t, cond)
+        assert torch.equal(sc(x, t, cond.with_step(d)), base)  # zero-output init: exactly the warm-start source
+        assert torch.equal(plain(x, t, cond.with_step(d)), base)  # a model without the input ignores the step
+        torch.nn.init.normal_(sc.step_embed.mlp[2].weight, std=0.1)
+        y = sc(x, t, cond.with_step(d))
+        assert not torch.allclose(y, base)
+        assert torch.equal(sc(x, t, cond), sc(x, t, cond.with_step(torch.zeros(2))))  # None means d = 0
+        y1 = sc(x[:1], t[:1], DiTCond(text=cond.text[:1], text_mask=cond.text_mask[:1], step=d[:1]))
+        torch.testing.assert_close(y1, y[:1], atol=1e-5, rtol=1e-5)  # per-sample step
+
+
+def test_bad_step_raises():
+    sc = DiT(replace(TINY, step_embed=True))
+    x, t, cond = _inputs()
+    with pytest.raises(ValueError, match="cond.step must be"):
+        sc(x, t, cond.with_step(torch.zeros(3)))
+    with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
+        sc(x, t, cond.with_step(torch.tensor([0.5, 1.5])))

@@ -291,3 +291,83 @@ def test_interleaved_calls_do_not_share_state():
     for th in threads:
         th.join()
     assert torch.equal(results["x"], alone_a) and torch.equal(results["y"], alone_a)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# shortcut models: the step protocol and the self-consistency target
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+class _StepCond:
+    """A cond that records the step sizes the sampler asks for."""
+
+    def __init__(self, step=None):
+        self.step = step
+
+    def with_step(self, d):
+        return _StepCond(d)
+
+
+def test_euler_asks_for_the_mean_velocity_over_each_jump():
+    seen = []
+
+    def model(x, t, cond):
+        seen.append(cond.step.clone())
+        return torch.zeros_like(x)
+
+    ts = sampling_schedule(4, shift=2.0)
+    sample_euler(model, randn(3, 2, 2, 2, 2, seed=0), ts, _StepCond())
+    want = (ts[:-1] - ts[1:]).float()
+    assert len(seen) == 4 and all(s.shape == (3,) for s in seen)
+    torch.testing.assert_close(torch.stack([s[0] for s in seen]), want)
+    heun_seen = []
+    sample_heun(lambda x, t, c: heun_seen.append(c.step) or torch.zeros_like(x), randn(1, 2, 2, 2, 2), ts,
+                _StepCond())
+    assert heun_seen and all(s is None for s in heun_seen)  # Heun evaluates velocities, no step
+
+
+def test_shortcut_target_is_two_half_euler_steps():
+    from kinema.flow.shortcut import shortcut_target
+
+    # s(x, t, d) = x, whatever t and d: the half jumps give x and x (1 - d/2), so the target is x (1 - d/4)
+    x = randn(2, 3, 4, 2, 2, seed=5, dtype=torch.float32)
+    d = torch.tensor([0.5, 0.25])
+    t = torch.tensor([[0.0, 0.5, 0.75, 1.0], [0.0, 0.25, 0.25, 0.5]])
+    mask = torch.tensor([[1.0, 0, 0, 0], [1.0, 0, 0, 0]])
+    got = shortcut_target(lambda x, t, c: x.clone(), x, t, None, d, mask)
+    frac = (d[:, None] / 2 * (1 - mask))[:, None, :, None, None]  # (B, 1, T, 1, 1): context frames do not move
+    torch.testing.assert_close(got, x * (1 - frac / 2), atol=1e-6, rtol=0)
+    assert torch.equal(got[:, :, 0], x[:, :, 0])
+
+
+def test_shortcut_target_queries_half_steps_and_the_half_time():
+    from kinema.flow.shortcut import MIN_STEP, shortcut_target
+
+    calls = []
+
+    def model(x, t, cond):
+        calls.append((t.clone(), cond.step.clone()))
+        return torch.ones_like(x)
+
+    x = randn(2, 1, 2, 1, 1)
+    d = torch.tensor([0.5, MIN_STEP])
+    t = torch.tensor([[0.9, 0.9], [0.5, 0.5]])
+    out = shortcut_target(model, x, t, _StepCond(), d)
+    assert torch.equal(out, torch.ones_like(x))  # a constant velocity is its own shortcut
+    (t1, q1), (t2, q2) = calls
+    torch.testing.assert_close(q1, torch.tensor([0.25, 0.0]))  # a half jump under MIN_STEP asks for the velocity
+    torch.testing.assert_close(t2, t - d[:, None] / 2)
+    with pytest.raises(ValueError, match="t >= d"):
+        shortcut_target(model, x, torch.full((2, 2), 0.1), _StepCond(), d)
+
+
+def test_step_sizes_are_log_uniform_in_range():
+    from kinema.flow.shortcut import sample_step_sizes
+
+    d = sample_step_sizes(20000, torch.Generator().manual_seed(0), min_step=1 / 64)
+    assert float(d.min()) >= 1 / 64 and float(d.max()) <= 1
+    octaves = torch.floor(-torch.log2(d)).clamp_max(5)  # 6 octaves, each ~1/6 of the draws
+    share = torch.bincount(octaves.long(), minlength=6).float() / d.numel()
+    torch.testing.assert_close(share, torch.full((6,), 1 / 6), atol=0.015, rtol=0)
+    with pytest.raises(ValueError, match="min_step"):
+        sample_step_sizes(3, torch.Generator(), min_step=0.0)

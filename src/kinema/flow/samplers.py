@@ -15,11 +15,16 @@ by `cat_conds(cond, uncond)`: objects with a `.cat(other)` method (e.g. kinema's
 tensors are concatenated along dim 0; None, dicts, lists, tuples and dataclasses are joined field by field. Pass your
 own `cat=` for anything else.
 
+Step sizes (shortcut models): Euler asks for the mean velocity over each jump t -> t_next. A cond object with a
+`.with_step(d)` method (d of shape (B,), d = t - t_next) gets it before every Euler call (cond and uncond alike); a
+model without a step input answers with its velocity at t, which is exactly the Euler step it always was. Heun
+evaluates instantaneous velocities and passes no step.
+
 Context frames: where context_mask (B, T) is true, the latent frame is replaced by the clean `context` before every
 model call and given t = 0, and the result holds exactly the context there. This is image-to-video (first frame),
 extension (first or last frames) and interpolation (both ends).
 
-References: Euler's method; Heun's method as used by Karras et al. 2022 (EDM, arXiv 2206.00364, Algorithm 1);
+References: Euler's method; Frans et al. 2024 (shortcut models, arXiv 2410.12557: the step-size input); Heun's method as used by Karras et al. 2022 (EDM, arXiv 2206.00364, Algorithm 1);
 Ho & Salimans 2022 (classifier-free guidance, arXiv 2207.12598).
 """
 
@@ -82,6 +87,11 @@ def guided_velocity(model: Model, x: Tensor, t: Tensor, cond: Any, uncond: Any =
     return v_uncond + guidance * (v_cond - v_uncond)
 
 
+def with_step(cond: Any, d: Tensor) -> Any:
+    """cond asking for the mean velocity over a jump of size d (B,), for conds with a `.with_step` method; else cond."""
+    return cond.with_step(d) if hasattr(cond, "with_step") and callable(cond.with_step) else cond
+
+
 def _check_context(x: Tensor, context: Tensor | None, context_mask: Tensor | None) -> Tensor | None:
     """Validate, and return the mask as (B, 1, T, 1, 1) bool (None when there is no context)."""
     if context is None and context_mask is None:
@@ -123,13 +133,15 @@ def _check_schedule(ts: Tensor) -> list[float]:
 def sample_euler(model: Model, x: Tensor, ts: Tensor, cond: Any, *, uncond: Any = None, guidance: float = 1.0,
                  context: Tensor | None = None, context_mask: Tensor | None = None, callback: Callback | None = None,
                  cat: Callable[[Any, Any], Any] = cat_conds) -> Tensor:
-    """First-order: x <- x + (t_next - t) v(x, t). One model evaluation per step."""
+    """First-order: x <- x + (t_next - t) v(x, t | d = t - t_next). One model evaluation per step."""
     times = _check_schedule(ts)
     m = _check_context(x, context, context_mask)
     steps = len(times) - 1
     x = _pin(x, context, m)
     for i, (t, t_next) in enumerate(zip(times, times[1:])):
-        v = guided_velocity(model, x, _frame_times(t, x, m), cond, uncond, guidance, cat=cat)  # (B, C, T, H, W)
+        d = torch.full((x.shape[0],), t - t_next, dtype=torch.float32, device=x.device)  # (B,) the jump's size
+        c, u = with_step(cond, d), (None if uncond is None else with_step(uncond, d))
+        v = guided_velocity(model, x, _frame_times(t, x, m), c, u, guidance, cat=cat)  # (B, C, T, H, W)
         x = _pin(x + (t_next - t) * v, context, m)
         if callback is not None:
             callback(i, steps, x)

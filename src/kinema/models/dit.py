@@ -3,7 +3,8 @@
 References: DiT (Peebles & Xie 2023, arXiv 2212.09748: patchify, adaLN-zero, zero-initialised output);
 "Video generation models as world simulators" (Sora report, OpenAI 2024: spacetime patches, variable sizes);
 RoPE (Su et al. 2021, arXiv 2104.09864) over (t, h, w); SD3 (Esser et al. 2024) / Flux-style modulation applied per
-token; Diffusion Forcing (Chen et al. 2024, arXiv 2407.01392) for an independent flow time per latent frame.
+token; Diffusion Forcing (Chen et al. 2024, arXiv 2407.01392) for an independent flow time per latent frame;
+Shortcut models (Frans et al. 2024, arXiv 2410.12557) for the optional step-size input (few-step sampling).
 
 Deviations from DiT, each on purpose:
 - adaLN is per token, not per sample: every latent frame has its own conditioning vector (its flow time, whether it is
@@ -59,6 +60,7 @@ class DiTConfig:
     grad_checkpointing: bool = False
     rope_theta: float = 10000.0
     freq_dim: int = 256  # sinusoidal features of the flow time
+    step_embed: bool = False  # shortcut model: also conditioned on the step size d of the jump (DiTCond.step)
 
     def __post_init__(self):
         self.patch = tuple(int(p) for p in self.patch)  # JSON round-trips give lists
@@ -113,6 +115,11 @@ class DiTCond:
     mask: Tensor | None = None  # (B, T) float/bool, 1 = this latent frame is clean context
     actions: Tensor | None = None  # (B, T) long in [0, num_actions)
     drop_text: Tensor | None = None  # (B,) bool, True = use the null text for this sample
+    step: Tensor | None = None  # (B,) step size d in [0, 1] of the jump t -> t - d; None = 0 (the velocity itself)
+
+    def with_step(self, d: Tensor) -> DiTCond:
+        """The same condition asking for the mean velocity over a jump of size d (B,): the samplers' step protocol."""
+        return replace(self, step=d)
 
     def without_text(self) -> DiTCond:
         """The same condition with the null text (keeps context mask and actions): the unconditional branch of CFG."""
@@ -224,6 +231,7 @@ class DiT(nn.Module):
         d = cfg.dim
         self.x_embed = nn.Linear(cfg.latent_channels * pt * ph * pw, d)
         self.t_embed = TimestepEmbedder(d, cfg.freq_dim)
+        self.step_embed = TimestepEmbedder(d, cfg.freq_dim) if cfg.step_embed else None  # zero output at init
         self.context_embed = nn.Parameter(torch.zeros(d))  # added (times mask) to clean context frames
         self.action_embed = nn.Embedding(cfg.num_actions, d) if cfg.num_actions > 0 else None
         self.null_text = nn.Parameter(torch.zeros(1, 1, cfg.text_dim))  # the "no text" token
@@ -254,7 +262,11 @@ class DiT(nn.Module):
             nn.init.normal_(w, std=0.02)
         if self.action_embed is not None:
             nn.init.normal_(self.action_embed.weight, std=0.02)
-        for lin in [b.ada[-1] for b in self.blocks] + [self.final.ada[-1], self.final.proj]:
+        zero = [b.ada[-1] for b in self.blocks] + [self.final.ada[-1], self.final.proj]
+        if self.step_embed is not None:  # zero output: a flow-matching DiT warm-starts a shortcut DiT exactly
+            nn.init.normal_(self.step_embed.mlp[0].weight, std=0.02)
+            zero.append(self.step_embed.mlp[2])
+        for lin in zero:
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
 
@@ -297,6 +309,11 @@ class DiT(nn.Module):
                     raise ValueError("cond.text_mask keeps no token for some sample; use drop_text or text=None")
         if cond.drop_text is not None and tuple(cond.drop_text.shape) != (B,):
             raise ValueError(f"cond.drop_text must be (B,) = ({B},), got {tuple(cond.drop_text.shape)}")
+        if cond.step is not None:
+            if tuple(cond.step.shape) != (B,):
+                raise ValueError(f"cond.step must be (B,) = ({B},), got {tuple(cond.step.shape)}")
+            if bool((cond.step < 0).any()) or bool((cond.step > 1).any()):
+                raise ValueError("cond.step (the step size d) must lie in [0, 1]")
         if cache is not None:
             if not cfg.causal_time:
                 raise ValueError("a KV cache needs causal_time=True (otherwise past frames would see the future)")
@@ -307,9 +324,15 @@ class DiT(nn.Module):
 
     def _frame_condition(self, t: Tensor, cond: DiTCond, B: int, T: int) -> Tensor:
         """One conditioning vector per temporal patch (B, T / pt, D): the mean over its latent frames of
-        t_embed(t) + mask * context_embed + action_embed(action)."""
+        t_embed(t) + step_embed(d) + mask * context_embed + action_embed(action).
+
+        Without step_embed (a flow-matching DiT) cond.step is ignored: the velocity at t is then the model's estimate
+        of the mean velocity over any jump, which is what Euler assumes."""
         t = t[:, None].expand(B, T) if t.ndim == 1 else t  # (B, T)
         c = self.t_embed(t)  # (B, T, D)
+        if self.step_embed is not None:  # always in the graph (DDP): d = 0 when not given
+            d = torch.zeros(B, device=t.device) if cond.step is None else cond.step.to(t.device)  # (B,)
+            c = c + self.step_embed(d)[:, None, :]  # (B, T, D)
         # no mask = all zeros, still in the graph: every parameter gets a gradient each step (DDP needs that)
         m = torch.zeros(B, T, device=t.device) if cond.mask is None else cond.mask
         c = c + m.to(c.dtype)[..., None] * self.context_embed  # (B, T, D)

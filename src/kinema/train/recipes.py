@@ -10,9 +10,13 @@ its noise, a logit-normal time shifted for its token count, a conditioning mode 
 (classifier-free guidance). Modes are what one model needs for every capability: text-to-video (no context),
 image-to-video (first latent frame clean), forward and backward extension (first or last frames clean) and
 connection/interpolation (both ends clean). Clean context frames get t = 0 and mask = 1, and carry no loss.
+With FlowConfig.shortcut_frac > 0 (a DiT with step_embed), that share of samples also draws a step size d and learns
+the mean velocity over the jump t -> t - d from two half jumps of the model itself (kinema.flow.shortcut); the rest
+learn the velocity (d = 0) as before.
 
 References: Liu et al. 2022 (rectified flow); Esser et al. 2024 (SD3: logit-normal t, resolution shift);
-Ho & Salimans 2022 (classifier-free guidance); Chen et al. 2024 (Diffusion Forcing: per-frame times).
+Ho & Salimans 2022 (classifier-free guidance); Chen et al. 2024 (Diffusion Forcing: per-frame times);
+Frans et al. 2024 (shortcut models, arXiv 2410.12557).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 from safetensors.torch import load_file
 
 from kinema.flow.path import interpolate, target_velocity
+from kinema.flow.shortcut import sample_step_sizes, shortcut_target
 from kinema.flow.timesteps import apply_shift, logit_normal, shift_for
 from kinema.train.data import DataConfig, make_data
 from kinema.train.trainer import per_sample_generators
@@ -41,6 +46,7 @@ class FlowConfig:
     text_dropout: float = 0.1  # probability a caption is replaced by the null text (for guidance)
     mode_probs: tuple[float, ...] = (0.4, 0.2, 0.15, 0.1, 0.15)  # over MODES
     max_context: int = 2  # latent frames kept clean by the extension modes
+    shortcut_frac: float = 0.0  # share of each batch trained on shortcut self-consistency (needs a step_embed DiT)
 
     def __post_init__(self) -> None:
         self.mode_probs = tuple(float(p) for p in self.mode_probs)
@@ -48,6 +54,8 @@ class FlowConfig:
             raise ValueError(f"mode_probs must be {len(MODES)} probabilities summing to 1 over {MODES}")
         if not 0 <= self.text_dropout <= 1:
             raise ValueError(f"text_dropout must be in [0, 1], got {self.text_dropout}")
+        if not 0 <= self.shortcut_frac < 1:
+            raise ValueError(f"shortcut_frac must be in [0, 1), got {self.shortcut_frac}")
 
 
 def context_mask(mode: str, frames: int, n_context: int) -> torch.Tensor:
@@ -222,8 +230,9 @@ class DiTObjective:
             emb = self.text.encode(list(batch["caption"]))
         tokens = (T // self.patch[0]) * (H // self.patch[1]) * (W // self.patch[2])
         shift = shift_for(tokens, self.flow.shift_base_tokens)
-        eps, t, mask, drop = [], [], [], []
+        eps, t, mask, drop, sc, dsz = [], [], [], [], [], []
         probs = torch.tensor(self.flow.mode_probs)
+        frac = self.flow.shortcut_frac
         for g in per_sample_generators(batch["seed"], z.device):
             eps.append(torch.randn(z.shape[1:], generator=g))  # (C, T, H, W)
             t.append(apply_shift(logit_normal((1,), g, self.flow.logit_mean, self.flow.logit_std), shift))
@@ -231,18 +240,44 @@ class DiTObjective:
             n_ctx = 1 + int(torch.randint(self.flow.max_context, (1,), generator=g))
             mask.append(context_mask(mode, T, n_ctx))
             drop.append(bool(torch.rand((), generator=g) < self.flow.text_dropout))
+            if frac > 0:  # drawn last, so runs without shortcut keep their exact random streams
+                sc.append(bool(torch.rand((), generator=g) < frac))
+                dsz.append(sample_step_sizes(1, g))
         eps = torch.stack(eps)  # (B, C, T, H, W)
         mask = torch.stack(mask)  # (B, T)
-        t_frames = torch.cat(t)[:, None] * (1 - mask)  # (B, T): context frames are clean (t = 0)
+        t = torch.cat(t)  # (B,)
+        step = None
+        if frac > 0:
+            is_sc = torch.tensor(sc)  # (B,)
+            step = torch.where(is_sc, torch.cat(dsz), torch.zeros(B))  # (B,) d = 0: plain flow matching
+            t = torch.where(is_sc, step + (1 - step) * t, t)  # (B,) a jump of d from t must end at t - d >= 0
+        t_frames = t[:, None] * (1 - mask)  # (B, T): context frames are clean (t = 0)
         x_t = interpolate(z, eps, t_frames)  # (B, C, T, H, W)
-        cond = DiTCond(text=emb.tokens, text_mask=emb.mask, mask=mask, drop_text=torch.tensor(drop))
+        cond = DiTCond(text=emb.tokens, text_mask=emb.mask, mask=mask, drop_text=torch.tensor(drop), step=step)
+        target = target_velocity(z, eps)  # (B, C, T, H, W)
+        if step is not None and bool(is_sc.any()):
+            idx = is_sc.nonzero()[:, 0]  # (n,)
+            target = target.clone()
+            target[idx] = shortcut_target(model, x_t[idx], t_frames[idx], _take(cond, idx), step[idx], mask[idx])
         v = model(x_t, t_frames, cond).float()  # (B, C, T, H, W)
         w = (1 - mask)[:, None, :, None, None].expand_as(v)  # (B, C, T, H, W): no loss on context frames
-        err = (v - target_velocity(z, eps)).square() * w  # (B, C, T, H, W)
+        err = (v - target).square() * w  # (B, C, T, H, W)
         # mean per sample, then over samples: equal shards on any number of processes average to the global loss
-        loss = (err.flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1.0)).mean()
-        metrics = {"t_mean": float(torch.cat(t).mean()), "context_frac": float(mask.mean())}
+        per_sample = err.flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1.0)  # (B,)
+        loss = per_sample.mean()
+        metrics = {"t_mean": float(t.mean()), "context_frac": float(mask.mean())}
+        if step is not None:  # loss = the flow-matching samples' part + the shortcut samples' part
+            metrics["sc_share"] = float(is_sc.float().mean())
+            metrics["loss_sc_part"] = float((per_sample.detach() * is_sc).sum() / B)
         return loss, metrics, B * tokens
+
+
+def _take(cond, idx: torch.Tensor):
+    """The samples idx of a DiTCond (every per-sample tensor field indexed along the batch)."""
+    from dataclasses import fields
+
+    return replace(cond, **{f.name: getattr(cond, f.name)[idx] for f in fields(cond)
+                            if isinstance(getattr(cond, f.name), torch.Tensor)})
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -345,13 +380,15 @@ def build_dit_run(preset, vae_path: str | Path, data_cfg: DataConfig, train_cfg,
     data = make_data(data_cfg, train_cfg.batch_size, train_cfg.seed)
     init_weights = dit_weights(init_from) if init_from is not None and not resume else None
     restore_or_fit_latent_stats(vae, data, train_cfg, resume=resume, init_from=init_from)
+    # a shortcut objective needs the step-size input; a shortcut model keeps it when warm-started without one
+    step_embed = flow.shortcut_frac > 0 or any(k.startswith("step_embed.") for k in (init_weights or {}))
     cfg = replace(base_cfg, latent_channels=vae.cfg.latent_channels,
-                  grad_checkpointing=train_cfg.grad_checkpointing)
+                  grad_checkpointing=train_cfg.grad_checkpointing, step_embed=step_embed)
     with torch.random.fork_rng(devices=[]):  # initialisation from the run seed; the caller's RNG state is restored
         torch.manual_seed(train_cfg.seed)
         model = DiT(cfg)
     if init_weights is not None:
-        model.load_state_dict(init_weights)
+        load_warm_start(model, init_weights)
     text = load_text_encoder(text_encoder)
     run_config = {"kind": "dit", "preset": preset, "model": asdict(cfg), "vae": asdict(vae.cfg),
                   "init_from": None if init_from is None else str(Path(init_from).resolve()),
@@ -360,6 +397,16 @@ def build_dit_run(preset, vae_path: str | Path, data_cfg: DataConfig, train_cfg,
     objective = DiTObjective(vae, text, flow, cfg.patch, encode_bf16=train_cfg.precision == "bf16")
     return Trainer(model, objective, data, train_cfg, run_config=run_config,
                    sample_fn=dit_sample_fn(vae, text, data_cfg, flow, sample_prompt), resume=resume)
+
+
+def load_warm_start(model, weights: dict[str, torch.Tensor]) -> None:
+    """Load warm-start weights strictly, except that a new step-size embedding may be missing from them: it starts
+    from its own zero-output initialisation, so the model computes exactly what the source model did."""
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if not k.startswith("step_embed.")]
+    if missing or unexpected:
+        raise ValueError(f"the warm-start weights do not fit this model: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]} (same preset and VAE latent channels needed)")
 
 
 def dit_weights(path: str | Path, *, play: bool = False) -> dict[str, torch.Tensor]:
