@@ -4,6 +4,8 @@
     kinema eval physics --model runs/dit --out ev/       Phyworld's physical-law evaluation (velocity error, floors)
     kinema eval scenes  --model runs/dit --out ev/       abnormal events and object permanence, held-out templates
     kinema eval scale   --out docs/eval/scale            velocity error against model size and training videos
+    kinema eval fvd     --model runs/dit --out ev/       kinema-FVD vs its floors, PSNR/SSIM of recon and continuation
+    kinema eval fvd-encoder --out DIR                    train the video feature encoder kinema-FVD uses
 
 --model takes a model or DiT run directory (default: the shipped model) or a reference model: simulator (the ground
 truth itself: scores at the floor), repeat-last (nothing moves) or linear (constant pixel velocity).
@@ -45,6 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from kinema.cli.eval_scale import add_scale_parser
 
     add_scale_parser(esub)
+    _add_fvd_parsers(esub)
     from kinema.cli.play import add_eval_arguments, run_eval
 
     pl = esub.add_parser("play", help="interactive mode: PSNR/SSIM by horizon, action following, loops, stability")
@@ -186,3 +189,98 @@ def _run_prompts(args: argparse.Namespace) -> int:
     from kinema.eval.prompts import run_prompts
 
     return run_prompts(args)
+
+# ----------------------------------------------------------------------------------------------------------------------
+# fvd
+# ----------------------------------------------------------------------------------------------------------------------
+
+N_FVD = 48  # = kinema.eval.fvd.DEFAULT_N (tests check), not imported: --help stays fast
+ENCODER_STEPS, ENCODER_CLIPS = 4000, 16000  # = kinema.eval.features.EncoderTrainConfig defaults (tests check)
+
+
+def _add_fvd_parsers(esub: argparse._SubParsersAction) -> None:
+    f = esub.add_parser("fvd", help="kinema-FVD (kinema's own video encoder) vs its sampling and VAE floors, "
+                        "PSNR/SSIM of reconstruction and continuation")
+    add_model_flag(f)
+    f.add_argument("-n", type=int, default=N_FVD, help=f"clips per set (default {N_FVD}; evaluation seeds)")
+    add_clip_flags(f, frames=32, size=(64, 64), fps=False)
+    add_sampler_flags(f, seed="added to every clip's sampling seed", sampler=False)
+    f.add_argument("--encoder", default=None,
+                   help="feature encoder directory (default: the shipped src/kinema/assets/kinema-fvd-encoder)")
+    f.add_argument("--out", default=None, help="directory for report.md, results.json and the plots")
+    f.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
+    f.set_defaults(run=run_fvd)
+    e = esub.add_parser("fvd-encoder", help="train the video feature encoder kinema-FVD uses (training seeds only)")
+    e.add_argument("--out", required=True, help="directory for encoder.safetensors, config.json and train.log")
+    e.add_argument("--steps", type=int, default=ENCODER_STEPS, help=f"optimizer steps (default {ENCODER_STEPS})")
+    e.add_argument("--clips", type=int, default=ENCODER_CLIPS,
+                   help=f"training clips, rendered once (default {ENCODER_CLIPS})")
+    e.add_argument("--val-clips", type=int, default=1000, help="held-out clips (default 1000)")
+    e.add_argument("--batch-size", type=int, default=32, help="clips per step (default 32)")
+    e.add_argument("--preset", default="small", help="encoder size: small (default, shipped) or tiny")
+    e.add_argument("--seed", type=int, default=0, help="initialisation and batch order (default 0)")
+    e.set_defaults(run=run_fvd_encoder)
+
+
+def run_fvd(args: argparse.Namespace) -> int:
+    import hashlib
+    from pathlib import Path
+
+    from kinema.eval.continuation import load_model
+    from kinema.eval.features import default_encoder_dir, load_encoder
+    from kinema.eval.fvd import FVDEvalConfig, evaluate_fvd, write_fvd_report
+
+    cfg = FVDEvalConfig(n=args.n, size=args.size, frames=args.frames, steps=args.steps, guidance=args.guidance,
+                        seed=args.seed)
+    model = load_model(args.model, steps=args.steps, guidance=args.guidance, seed_offset=args.seed)
+    if not hasattr(model, "pipe"):
+        raise ValueError("kinema eval fvd scores text-to-video: --model must be a model or DiT run directory")
+    enc_dir = Path(args.encoder) if args.encoder else default_encoder_dir()
+    encoder, doc = load_encoder(enc_dir)
+    weights = (enc_dir / "encoder.safetensors").read_bytes()
+    info = {"path": str(enc_dir) if args.encoder else "src/kinema/assets/kinema-fvd-encoder",
+            "sha256": hashlib.sha256(weights).hexdigest()[:16], "params": doc.get("params"),
+            "heldout": doc.get("heldout"), "input": doc.get("input")}
+    results, examples = evaluate_fvd(model.pipe, encoder, cfg, encoder_info=info)
+    results["command"] = " ".join(
+        ["kinema eval fvd", *(["--model", args.model] if args.model else []), "-n", str(cfg.n), "--size",
+         f"{cfg.size[0]}x{cfg.size[1]}", "--frames", str(cfg.frames), "--steps", str(cfg.steps), "--guidance",
+         f"{cfg.guidance:g}", "--seed", str(cfg.seed), *(["--encoder", args.encoder] if args.encoder else []),
+         *(["--out", args.out] if args.out else [])])
+    s, fid = results["fvd"], results["fidelity"]
+    print(f"kinema-FVD of {results['model']} (kinema's own encoder, not I3D-FVD): {cfg.n} clips per set, "
+          f"{cfg.size[0]}x{cfg.size[1]}, {cfg.frames} frames, {results['runtime']['total_s']:.0f} s [95% CI]")
+    for k, v in s.items():
+        print(f"  {k:15s} {v['fvd']:10.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]  {v['what']}")
+    for k in ("recon", "continuation"):
+        print(f"  {k:15s} PSNR {fid[k]['psnr_db']['mean']:.2f} dB  SSIM {fid[k]['ssim']['mean']:.4f}")
+    _finish(args, results, examples, write_fvd_report)
+    return 0
+
+
+def run_fvd_encoder(args: argparse.Namespace) -> int:
+    import shlex
+    from pathlib import Path
+
+    from kinema.eval.features import EncoderTrainConfig, save_encoder, train_encoder
+
+    cfg = EncoderTrainConfig(preset=args.preset, steps=args.steps, clips=args.clips, val_clips=args.val_clips,
+                             batch_size=args.batch_size, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_file = (out / "train.log").open("w", encoding="utf-8")
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+        log_file.write(msg + "\n")
+        log_file.flush()
+
+    command = (f"kinema eval fvd-encoder --out {shlex.quote(str(out))} --steps {cfg.steps} --clips {cfg.clips} "
+               f"--val-clips {cfg.val_clips} --batch-size {cfg.batch_size} --preset {cfg.preset} --seed {cfg.seed}")
+    log(f"$ {command}")
+    model, metrics = train_encoder(cfg, log=log)
+    save_encoder(model, out, cfg, metrics)
+    (out / "command.txt").write_text(command + "\n", encoding="utf-8")
+    log(f"wrote {out / 'encoder.safetensors'} and config.json ({metrics['runtime']['total_s']:.0f} s)")
+    log_file.close()
+    return 0
