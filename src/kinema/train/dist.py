@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed.tensor import DTensor, distribute_tensor
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Process group
@@ -46,7 +45,6 @@ class DistInfo:
 def init_distributed() -> DistInfo:
     """Join the torchrun process group (idempotent); a single process when not launched by torchrun."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if world_size <= 1 and not dist.is_initialized():
         return DistInfo(rank=0, world_size=1, local_rank=0, backend="none")
@@ -167,11 +165,15 @@ def all_gather(t: torch.Tensor) -> list[torch.Tensor]:
 
 def full_tensor(t: torch.Tensor) -> torch.Tensor:
     """The whole tensor of an FSDP shard (a collective: every rank must call it in the same order); else t itself."""
+    from torch.distributed.tensor import DTensor  # here, not at the top: it costs ~1 s of every cold start
+
     return t.full_tensor() if isinstance(t, DTensor) else t
 
 
 def shard_like(full: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """The inverse of full_tensor: this rank's piece of `full`, laid out like `like`."""
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
     if isinstance(like, DTensor):
         return distribute_tensor(full.to(like.device, like.dtype), like.device_mesh, like.placements)
     return full.to(like.device, like.dtype)

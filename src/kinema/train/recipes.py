@@ -33,7 +33,6 @@ from kinema.flow.path import interpolate, target_velocity
 from kinema.flow.shortcut import sample_step_sizes, shortcut_target
 from kinema.flow.timesteps import apply_shift, logit_normal, shift_for
 from kinema.train.data import DataConfig, make_data
-from kinema.train.trainer import per_sample_generators
 
 MODES = ("t2v", "i2v", "extend", "extend_back", "connect")
 
@@ -223,6 +222,7 @@ class DiTObjective:
 
     def __call__(self, model, batch, generator):
         from kinema.models.dit import DiTCond
+        from kinema.train.trainer import per_sample_generators
 
         z = self._encode(batch["video"])  # (B, C, T, H, W)
         B, C, T, H, W = z.shape

@@ -57,13 +57,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
-    get_model_state_dict,
-    get_optimizer_state_dict,
-    set_model_state_dict,
-    set_optimizer_state_dict,
-)
 from tqdm.auto import tqdm
 
 from kinema.train import dist
@@ -81,7 +74,19 @@ from kinema.train.config import TrainConfig
 Objective = Callable[[nn.Module, Any, torch.Generator], tuple[torch.Tensor, dict[str, Any], int]]
 SampleFn = Callable[[nn.Module, int, Path], None]
 LOGGED = ("step", "loss", "lr", "grad_norm", "samples_per_s", "tokens_per_s", "wall_s", "time")
-FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
+
+
+def _dcp():
+    """torch.distributed.checkpoint.state_dict, imported on first use: importing it (DTensor, sympy) costs ~1 s, and
+    kinema.train.data / recipes (imported by every `kinema generate`) import this module."""
+    import torch.distributed.checkpoint.state_dict as dcp
+
+    return dcp
+
+
+def _full() -> Any:
+    """Whole (unsharded) state dicts, on the CPU: what a checkpoint stores."""
+    return _dcp().StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Seeds: independent streams from integers, and per-sample generators
@@ -471,7 +476,7 @@ class Trainer:
     def _model_state(self) -> dict[str, torch.Tensor]:
         if not (self.fsdp or self.main):
             return {}
-        return get_model_state_dict(self.module, options=FULL)
+        return _dcp().get_model_state_dict(self.module, options=_full())
 
     def _ema_state(self, model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
         """The model's full state with every trainable parameter (and its tied aliases) replaced by its EMA."""
@@ -500,7 +505,8 @@ class Trainer:
         model_state = self._model_state()
         ema_state = self._ema_state(model_state)
         optim_state = (
-            get_optimizer_state_dict(self.module, self.optimizer, options=FULL) if (self.fsdp or self.main) else None
+            _dcp().get_optimizer_state_dict(self.module, self.optimizer, options=_full())
+            if (self.fsdp or self.main) else None
         )
         rng = self._rng_state()
         self.last_saved = self.step
@@ -529,9 +535,11 @@ class Trainer:
         return path
 
     def _load_model_and_optimizer(self, ckpt: Any) -> None:
-        set_model_state_dict(self.module, ckpt.model, options=StateDictOptions(full_state_dict=True, strict=True))
-        set_optimizer_state_dict(
-            self.module, self.optimizer, ckpt.optimizer, options=StateDictOptions(full_state_dict=True)
+        dcp = _dcp()
+        dcp.set_model_state_dict(self.module, ckpt.model, options=dcp.StateDictOptions(full_state_dict=True,
+                                                                                       strict=True))
+        dcp.set_optimizer_state_dict(
+            self.module, self.optimizer, ckpt.optimizer, options=dcp.StateDictOptions(full_state_dict=True)
         )
         for g, decays in zip(self.optimizer.param_groups, self.group_decays):  # the config passed in wins
             g["weight_decay"] = self.cfg.weight_decay if decays else 0.0
