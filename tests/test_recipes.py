@@ -233,6 +233,8 @@ def test_shortcut_objective_warm_starts_exactly_trains_and_samples(tmp_path, vae
     assert json.loads((tmp_path / "sc" / "config.json").read_text())["flow"]["shortcut_frac"] == 0.5
     pipe = Pipeline.from_pretrained(tmp_path / "sc")
     assert pipe.generate("a red ball", frames=5, size=(16, 16), steps=2).video.shape == (5, 16, 16, 3)
+    out = pipe.generate("a red ball", frames=5, size=(16, 16))  # a shortcut model samples in 4 steps by default
+    assert out.metadata["steps"] == 4 and Pipeline.from_pretrained(src).default_steps == 16
 
 
 def json_cfg(run):

@@ -93,6 +93,15 @@ class Pipeline:
 
         return parse_wh(self.data.sizes[0])
 
+    @property
+    def default_steps(self) -> int:
+        """Sampler steps when none are asked for: 4 for a shortcut model (trained for few steps: kinema train dit
+        --shortcut), 16 for a flow-matching one."""
+        return 4 if self.dit.cfg.step_embed else 16
+
+    def resolve_steps(self, steps: int | None) -> int:
+        return self.default_steps if steps is None else int(steps)
+
     def trained_range(self) -> dict[str, tuple[int, int]]:
         """The smallest and largest width and height the model was trained on (pixels)."""
         from kinema.train.data import parse_wh
@@ -275,8 +284,8 @@ class Pipeline:
 
     @torch.no_grad()
     def generate(self, prompt: str, *, frames: int = 17, size: tuple[int, int] | None = None, fps: float | None = None,
-                 seed: int = 0, steps: int = 16, guidance: float = 3.0, sampler: str = "euler", bf16: bool = True,
-                 loop: bool = False, expand: bool = True,
+                 seed: int = 0, steps: int | None = None, guidance: float = 3.0, sampler: str = "euler",
+                 bf16: bool = True, loop: bool = False, expand: bool = True,
                  callback: Callable[[int, int, torch.Tensor], None] | None = None,
                  progress: Callable[[int, int], None] | None = None) -> Output:
         """Text to video (frames=1: text to image). Longer than the model's window: chained extension, 3 context
@@ -284,6 +293,7 @@ class Pipeline:
         the first, so the clip plays seamlessly in a loop. size (width, height) defaults to the first trained size."""
         size = tuple(size) if size is not None else self.default_size
         self._check_frames_and_size(frames, size)
+        steps = self.resolve_steps(steps)
         kw = dict(steps=steps, guidance=guidance, sampler=sampler, bf16=bf16)
         timings: dict = {}
         asked, prompt, expansion = prompt, *self.expand(prompt, expand, seed, frames)
@@ -310,12 +320,13 @@ class Pipeline:
 
     @torch.no_grad()
     def animate(self, image, *, prompt: str = "", frames: int = 17, fps: float | None = None, seed: int = 0,
-                steps: int = 16, guidance: float = 3.0, sampler: str = "euler", bf16: bool = True,
+                steps: int | None = None, guidance: float = 3.0, sampler: str = "euler", bf16: bool = True,
                 expand: bool = True, callback=None, progress=None) -> Output:
         """Image to video: the image is frame 0, kept exactly; the rest is generated (chained past the window)."""
         img = self._frames_in(image, "image")[:1]
         size = (img.shape[2], img.shape[1])
         self._check_frames_and_size(frames, size)
+        steps = self.resolve_steps(steps)
         kw = dict(steps=steps, guidance=guidance, sampler=sampler, bf16=bf16)
         timings: dict = {}
         asked, prompt, expansion = prompt, *self.expand(prompt, expand, seed, frames)
@@ -330,7 +341,7 @@ class Pipeline:
 
     @torch.no_grad()
     def extend(self, video, *, prompt: str = "", context_frames: int = 3, frames: int | None = None,
-               backward: bool = False, fps: float | None = None, seed: int = 0, steps: int = 16,
+               backward: bool = False, fps: float | None = None, seed: int = 0, steps: int | None = None,
                guidance: float = 3.0, sampler: str = "euler", bf16: bool = True, expand: bool = True,
                callback=None, progress=None) -> Output:
         """Keep the first `context_frames` frames of `video` (the last ones with backward=True) exactly and generate
@@ -344,6 +355,7 @@ class Pipeline:
         if frames <= k:
             raise ValueError(f"frames ({frames}) must be larger than context_frames ({k}): it is the output's length")
         self._check_frames_and_size(frames, size)
+        steps = self.resolve_steps(steps)
         kw = dict(steps=steps, guidance=guidance, sampler=sampler, bf16=bf16)
         timings: dict = {}
         asked, prompt, expansion = prompt, *self.expand(prompt, expand, seed, frames)
@@ -367,10 +379,11 @@ class Pipeline:
 
     @torch.no_grad()
     def connect(self, video_a, video_b, *, prompt: str = "", frames: int | None = None, fps: float | None = None,
-                seed: int = 0, steps: int = 16, guidance: float = 3.0, sampler: str = "euler", bf16: bool = True,
-                expand: bool = True, callback=None) -> Output:
+                seed: int = 0, steps: int | None = None, guidance: float = 3.0, sampler: str = "euler",
+                bf16: bool = True, expand: bool = True, callback=None) -> Output:
         """A then a generated transition then B: the transition (`frames` frames, default the window) starts at A's
         last frame and ends on B's first frames, which stay exact."""
+        steps = self.resolve_steps(steps)
         a, b = self._frames_in(video_a, "video A"), self._frames_in(video_b, "video B")
         if a.shape[1:] != b.shape[1:]:
             raise ValueError(f"videos A and B must have the same size, got {a.shape[2]}x{a.shape[1]} and "
@@ -397,12 +410,13 @@ class Pipeline:
 
     @torch.no_grad()
     def edit(self, video, *, prompt: str, strength: float = 0.6, fps: float | None = None, seed: int = 0,
-             steps: int = 16, guidance: float = 3.0, sampler: str = "euler", bf16: bool = True,
+             steps: int | None = None, guidance: float = 3.0, sampler: str = "euler", bf16: bool = True,
              expand: bool = True, callback=None) -> Output:
         """Video to video (SDEdit, Meng et al. 2022): noise the video's latent to t = strength, then denoise it
         under `prompt`. strength 0 returns the (VAE-reconstructed) input, 1 ignores it."""
         if not 0.0 < strength <= 1.0:
             raise ValueError(f"strength must be in (0, 1], got {strength}")
+        steps = self.resolve_steps(steps)
         v = self._frames_in(video, "video")
         size = (v.shape[2], v.shape[1])
         n = min(len(v), self.window)

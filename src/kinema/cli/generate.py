@@ -44,12 +44,15 @@ def add_clip_flags(p: argparse.ArgumentParser, *, frames: int | None | bool = No
         p.add_argument("--fps", type=float, default=None, help="frame rate of the written file (default: the model's)")
 
 
-def add_sampler_flags(p: argparse.ArgumentParser, *, seed: str | None = SEED_HELP, sampler: bool = True) -> None:
+def add_sampler_flags(p: argparse.ArgumentParser, *, seed: str | None = SEED_HELP, sampler: bool = True,
+                      steps: int | None = 16) -> None:
     """--seed, --steps, --guidance (and --sampler): how the model samples. seed: what the seed means to this command
-    (None: no --seed)."""
+    (None: no --seed); steps: the default (None: the model's own, Pipeline.default_steps)."""
     if seed is not None:
         p.add_argument("--seed", type=int, default=0, help=seed + " (default %(default)s)")
-    p.add_argument("--steps", type=int, default=16, help="sampler steps (default %(default)s)")
+    p.add_argument("--steps", type=int, default=steps,
+                   help="sampler steps (default " + ("the model's: 4 for a shortcut model, 16 otherwise"
+                                                     if steps is None else str(steps)) + ")")
     p.add_argument("--guidance", type=float, default=3.0,
                    help="classifier-free guidance scale (1 = off; default %(default)s)")
     if sampler:
@@ -66,7 +69,7 @@ def add_sampling_flags(p: argparse.ArgumentParser, *, frames: bool = True, size:
     """Flags every generating command shares."""
     p.add_argument("-o", "--out", required=True, help="output file: .mp4, .gif or .png")
     add_clip_flags(p, frames=None if frames else False, size=None if size else False)
-    add_sampler_flags(p)
+    add_sampler_flags(p, steps=None)
     add_model_flag(p)
     add_expand_flag(p)
 
@@ -120,14 +123,14 @@ def load_pipeline(model: str | None):
     return Pipeline.from_pretrained(path)
 
 
-def progress(steps: int):
+def progress(steps: int | None):
     from tqdm.auto import tqdm
 
     bar = tqdm(total=steps, desc="denoising", unit="step", file=sys.stderr, leave=False)
 
     def cb(i: int, n: int, x) -> None:
-        if i == 0 and bar.n >= bar.total:  # a new pass (chained or looped generation): start the bar again
-            bar.reset(total=n)
+        if bar.total is None or (i == 0 and bar.n >= bar.total):  # the first pass (steps=None: the model's), or a
+            bar.reset(total=n)  # new pass (chained or looped generation): start the bar again
         bar.update(1)
     return cb
 

@@ -24,7 +24,8 @@ Context frames: where context_mask (B, T) is true, the latent frame is replaced 
 model call and given t = 0, and the result holds exactly the context there. This is image-to-video (first frame),
 extension (first or last frames) and interpolation (both ends).
 
-References: Euler's method; Frans et al. 2024 (shortcut models, arXiv 2410.12557: the step-size input); Heun's method as used by Karras et al. 2022 (EDM, arXiv 2206.00364, Algorithm 1);
+References: Euler's method; Frans et al. 2024 (shortcut models, arXiv 2410.12557: the step-size input);
+Heun's method as used by Karras et al. 2022 (EDM, arXiv 2206.00364, Algorithm 1);
 Ho & Salimans 2022 (classifier-free guidance, arXiv 2207.12598).
 """
 
