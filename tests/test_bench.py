@@ -6,7 +6,6 @@ No timed assertions: these check structure and arithmetic, never speed.
 import argparse
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -178,25 +177,8 @@ def test_bad_train_arguments(capsys):
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """An exported-model directory with a fresh tiny DiT and VAE (what Pipeline.from_pretrained loads)."""
-    from dataclasses import replace
-
-    from safetensors.torch import save_file
-
-    from kinema.models.vae import PRESETS as VAE_PRESETS
-    from kinema.models.vae import CausalVAE
-
-    out = tmp_path_factory.mktemp("model")
-    vae_cfg = VAE_PRESETS["tiny"]
-    dit_cfg = replace(TINY, latent_channels=vae_cfg.latent_channels)
-    vae = CausalVAE(vae_cfg, generator=torch.Generator().manual_seed(0))
-    save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(out / "vae.safetensors"))
-    save_file({k: v.contiguous() for k, v in DiT(dit_cfg).state_dict().items()}, str(out / "dit.safetensors"))
-    config = {"kind": "pipeline", "name": "bench-tiny", "dit": asdict(dit_cfg), "vae": asdict(vae_cfg),
-              "text_encoder": "minilm", "flow": {}, "data": {"sizes": ["16x16"], "frames": [5]}}
-    (out / "config.json").write_text(json.dumps(config))
-    return out
+def tiny_model(make_tiny_model):
+    return make_tiny_model("bench-tiny", 5)
 
 
 def test_sample_json(capsys, tiny_model, tmp_path):

@@ -142,27 +142,8 @@ def test_shipped_encoder_separates_truth_from_corrupted_video():
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """An exported-model directory with a fresh tiny DiT and VAE (as tests/test_bench.py builds it)."""
-    from dataclasses import replace
-
-    from safetensors.torch import save_file
-
-    from kinema.models.dit import PRESETS as DIT_PRESETS
-    from kinema.models.dit import DiT
-    from kinema.models.vae import PRESETS as VAE_PRESETS
-    from kinema.models.vae import CausalVAE
-
-    out = tmp_path_factory.mktemp("model")
-    vae_cfg = VAE_PRESETS["tiny"]
-    dit_cfg = replace(DIT_PRESETS["tiny"], latent_channels=vae_cfg.latent_channels)
-    vae = CausalVAE(vae_cfg, generator=torch.Generator().manual_seed(0))
-    save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(out / "vae.safetensors"))
-    save_file({k: v.contiguous() for k, v in DiT(dit_cfg).state_dict().items()}, str(out / "dit.safetensors"))
-    config = {"kind": "pipeline", "name": "fvd-tiny", "dit": asdict(dit_cfg), "vae": asdict(vae_cfg),
-              "text_encoder": "minilm", "flow": {}, "data": {"sizes": ["16x16"], "frames": [17]}}
-    (out / "config.json").write_text(json.dumps(config))
-    return out
+def tiny_model(make_tiny_model):
+    return make_tiny_model("fvd-tiny", 17)
 
 
 def test_cli_defaults_match_the_library():

@@ -127,36 +127,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _train_flags(p: argparse.ArgumentParser, *, frames: int, batch: int) -> None:
+    from kinema.cli.train import add_run_flags, add_schedule_flags
+
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
-    p.add_argument("--steps", type=int, default=1000, help="optimizer steps in the whole run")
-    p.add_argument("--batch-size", type=int, default=batch, help="global batch (all processes and micro-batches)")
-    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step on each process")
-    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
-    p.add_argument("--warmup", type=int, default=None, help="warmup steps (default: min(100, steps/10))")
-    p.add_argument("--ema", type=float, default=0.999, help="EMA decay (0 = off)")
-    p.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="bf16 autocast or plain fp32")
-    p.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
+    add_schedule_flags(p, batch=batch)
     p.add_argument("--size", default="64x64", help="WIDTHxHEIGHT of the training clips")
     p.add_argument("--frames", type=int, default=frames, help="frames per training clip")
     p.add_argument("--fps", type=float, default=10.0, help="frame rate of the walks (motion per frame = speed/fps)")
     p.add_argument("--num-videos", type=int, default=0, help="fixed set of N worlds (0 = a new world every sample)")
-    p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps")
-    p.add_argument("--keep-last", type=int, default=3, help="checkpoints to keep")
-    p.add_argument("--log-every", type=int, default=10, help="metrics line every N steps")
-    p.add_argument("--sample-every", type=int, default=0, help="write a sample video every N steps (0 = never)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data order, noise and initialisation")
-
-
-def _train_config(args: argparse.Namespace):
-    from kinema.train import TrainConfig
-
-    warmup = args.warmup if args.warmup is not None else max(1, min(100, args.steps // 10))
-    return TrainConfig(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
-                       warmup_steps=warmup, ema_decay=args.ema, precision=args.precision,
-                       grad_checkpointing=args.grad_checkpointing, ckpt_every=args.ckpt_every,
-                       keep_last=args.keep_last, log_every=args.log_every, sample_every=args.sample_every,
-                       seed=args.seed, out_dir=args.out)
+    add_run_flags(p)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -241,13 +220,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from kinema.cli.train import train_config
     from kinema.interactive.data import PlayDataConfig
     from kinema.interactive.model import PlayConfig
     from kinema.interactive.recipe import build_play_run
 
     data = PlayDataConfig(size=args.size, frames=args.frames, fps=args.fps, walker_prob=args.walker_prob,
                           num_videos=args.num_videos)
-    trainer = build_play_run(args.preset, args.vae, data, _train_config(args),
+    trainer = build_play_run(args.preset, args.vae, data, train_config(args, args.out),
                              play_cfg=PlayConfig(window=args.window, fps=args.fps), resume=args.resume,
                              init_from=args.init_from)
     trainer.fit()
@@ -256,12 +236,13 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_vae(args: argparse.Namespace) -> int:
+    from kinema.cli.train import train_config
     from kinema.interactive.recipe import build_play_vae_run
     from kinema.train.data import DataConfig
 
     data = DataConfig(source="explore", sizes=(args.size,), frames=(args.frames,), fps=args.fps,
                       num_videos=args.num_videos)
-    build_play_vae_run(args.preset, data, _train_config(args), resume=args.resume).fit()
+    build_play_vae_run(args.preset, data, train_config(args, args.out), resume=args.resume).fit()
     print(f"run directory: {args.out} (use it with: kinema play train --vae {args.out} ...)")
     return 0
 

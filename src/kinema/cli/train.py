@@ -9,6 +9,41 @@ from __future__ import annotations
 import argparse
 
 
+def add_schedule_flags(p: argparse.ArgumentParser, *, batch: int) -> None:
+    """--resume, --steps, --batch-size, --grad-accum, --lr, --warmup, --ema, --precision, --grad-checkpointing:
+    the optimisation flags every training command shares (see train_config)."""
+    p.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
+    p.add_argument("--steps", type=int, default=1000, help="optimizer steps in the whole run")
+    p.add_argument("--batch-size", type=int, default=batch, help="global batch (all processes and micro-batches)")
+    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step on each process")
+    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
+    p.add_argument("--warmup", type=int, default=None, help="warmup steps (default: min(100, steps/10))")
+    p.add_argument("--ema", type=float, default=0.999, help="EMA decay (0 = off)")
+    p.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="bf16 autocast or plain fp32")
+    p.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """--ckpt-every, --keep-last, --log-every, --sample-every, --seed: what a run writes, and its seed."""
+    p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps")
+    p.add_argument("--keep-last", type=int, default=3, help="checkpoints to keep")
+    p.add_argument("--log-every", type=int, default=10, help="metrics line every N steps")
+    p.add_argument("--sample-every", type=int, default=0, help="write a sample video every N steps (0 = never)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data order, noise and initialisation")
+
+
+def train_config(args: argparse.Namespace, out: str, **extra):
+    """The TrainConfig of add_schedule_flags + add_run_flags (plus `extra` fields) for run directory `out`."""
+    from kinema.train.config import TrainConfig
+
+    warmup = args.warmup if args.warmup is not None else max(1, min(100, args.steps // 10))
+    return TrainConfig(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
+                       warmup_steps=warmup, ema_decay=args.ema, precision=args.precision,
+                       grad_checkpointing=args.grad_checkpointing, ckpt_every=args.ckpt_every,
+                       keep_last=args.keep_last, log_every=args.log_every, sample_every=args.sample_every,
+                       seed=args.seed, out_dir=out, **extra)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the video VAE or the DiT on the worlds or a folder of videos")
     p.add_argument("model", choices=("vae", "dit"), help="what to train (train a VAE first; the DiT works on its latents)")
@@ -19,26 +54,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "of videos/images with captions")
     p.add_argument("--vae", default=None, help="dit only: the VAE run or model directory whose latents it learns")
     p.add_argument("--out", default=None, help="run directory (default runs/<model>-<preset>)")
-    p.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
-    p.add_argument("--steps", type=int, default=1000, help="optimizer steps in the whole run")
-    p.add_argument("--batch-size", type=int, default=8, help="global batch (all processes and micro-batches)")
-    p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step on each process")
-    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate")
-    p.add_argument("--warmup", type=int, default=None, help="warmup steps (default: min(100, steps/10))")
-    p.add_argument("--ema", type=float, default=0.999, help="EMA decay (0 = off)")
-    p.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="bf16 autocast or plain fp32")
-    p.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
+    add_schedule_flags(p, batch=8)
     p.add_argument("--size", action="append", default=None, metavar="WxH",
                    help="training size bucket, repeatable (default 64x64)")
     p.add_argument("--frames", action="append", type=int, default=None,
                    help="frame-count bucket, repeatable (default 17; 1 = images)")
     p.add_argument("--fps", type=float, default=10.0, help="training frame rate")
     p.add_argument("--num-videos", type=int, default=0, help="fixed training set size (0 = a new clip every sample)")
-    p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps")
-    p.add_argument("--keep-last", type=int, default=3, help="checkpoints to keep")
-    p.add_argument("--log-every", type=int, default=10, help="metrics line every N steps")
-    p.add_argument("--sample-every", type=int, default=0, help="write a sample video every N steps (0 = never)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data order, noise and initialisation")
+    add_run_flags(p)
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--fsdp", action="store_true", help="FSDP2 sharding instead of DDP under torchrun")
     p.add_argument("--mode-probs", type=float, nargs=5, default=None, metavar="P",
@@ -66,7 +89,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kinema.train import TrainConfig
     from kinema.train.data import DataConfig
     from kinema.train.recipes import build_dit_run, build_vae_run
 
@@ -75,12 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if args.freeze_encoder and args.model != "vae":
         raise ValueError("--freeze-encoder is for kinema train vae")
     out = args.out or f"runs/{args.model}-{args.preset or 'tiny'}"
-    warmup = args.warmup if args.warmup is not None else max(1, min(100, args.steps // 10))
-    train_cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
-                            warmup_steps=warmup, ema_decay=args.ema, precision=args.precision,
-                            grad_checkpointing=args.grad_checkpointing, ckpt_every=args.ckpt_every,
-                            keep_last=args.keep_last, log_every=args.log_every, sample_every=args.sample_every,
-                            seed=args.seed, out_dir=out, compile=args.compile, fsdp=args.fsdp)
+    train_cfg = train_config(args, out, compile=args.compile, fsdp=args.fsdp)
     if args.model == "vae":
         trainer = build_vae_run(args.preset, data_cfg, train_cfg, resume=args.resume, init_from=args.init_from,
                                 freeze_encoder=args.freeze_encoder)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from kinema.eval.sets import BLOCK, eval_seed, padded_length, render_clip, video_sha256
+from kinema.eval.sets import BLOCK, check_clip_request, eval_seed, padded_length, render_clip, video_sha256
 from kinema.eval.stats import BOOT_SEED, mean_ci
 from kinema.worlds import physics, scenes
 
@@ -166,15 +166,10 @@ class FVDEvalConfig:
 
     def __post_init__(self) -> None:
         self.size = tuple(self.size)
-        if not 2 <= self.n <= len(CELLS) * (B_OFFSET // 2):
-            raise ValueError(f"-n must be in [2, {len(CELLS) * (B_OFFSET // 2)}], got {self.n}")
         if self.frames < 16:
             raise ValueError(f"frames must be >= 16 (the feature encoder's input), got {self.frames}")
-        if not 1 <= self.context <= self.frames - 3:
-            raise ValueError(f"context must be in [1, frames - 3], got {self.context} of {self.frames} frames")
-        w, h = self.size
-        if not (16 <= w <= 1024 and 16 <= h <= 1024):
-            raise ValueError(f"size must be between 16x16 and 1024x1024, got {w}x{h}")
+        check_clip_request(n=self.n, n_range=(2, len(CELLS) * (B_OFFSET // 2)), frames=self.frames,
+                           context=self.context, size=self.size)
         if self.steps < 1 or self.guidance < 0:
             raise ValueError(f"steps must be >= 1 and guidance >= 0, got {self.steps}, {self.guidance}")
 

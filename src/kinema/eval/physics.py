@@ -42,7 +42,7 @@ from kinema.eval.continuation import Continuation
 from kinema.eval.fidelity import psnr, ssim
 from kinema.eval.parse import (colour_weights, finite_difference_velocity, pixels_to_world, track_balls,
                                velocity_error)
-from kinema.eval.sets import SPLITS, eval_seed, padded_length, render_clip, video_sha256
+from kinema.eval.sets import SPLITS, check_clip_request, eval_seed, padded_length, render_clip, video_sha256
 from kinema.eval.stats import BOOT_SEED, N_BOOT, mean_ci, ratio_ci
 from kinema.worlds import physics
 
@@ -74,13 +74,7 @@ class PhysicsEvalConfig:
             raise ValueError(f"scenario must be one of {', '.join(physics.SCENARIOS)}, got {bad or 'none'}")
         if not self.splits or any(s not in SPLITS for s in self.splits):
             raise ValueError(f"split must be id, ood or both, got {self.splits}")
-        if not 1 <= self.n <= 100_000:
-            raise ValueError(f"-n must be in [1, 100000], got {self.n}")
-        if not 1 <= self.context <= self.frames - 3:
-            raise ValueError(f"context must be in [1, frames - 3], got {self.context} of {self.frames} frames")
-        w, h = self.size
-        if not (16 <= w <= 1024 and 16 <= h <= 1024):
-            raise ValueError(f"size must be between 16x16 and 1024x1024, got {w}x{h}")
+        check_clip_request(n=self.n, n_range=(1, 100_000), frames=self.frames, context=self.context, size=self.size)
 
 # ----------------------------------------------------------------------------------------------------------------------
 # One clip

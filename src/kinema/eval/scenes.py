@@ -43,7 +43,7 @@ import numpy as np
 
 from kinema.eval.continuation import Continuation
 from kinema.eval.fidelity import psnr, ssim
-from kinema.eval.sets import eval_seed, padded_length, render_clip, video_sha256
+from kinema.eval.sets import check_clip_request, eval_seed, padded_length, render_clip, video_sha256
 from kinema.eval.stats import BOOT_SEED, N_BOOT, mean_ci, rate_ci
 from kinema.worlds import scenes
 from kinema.worlds.base import PALETTE
@@ -83,13 +83,8 @@ class ScenesEvalConfig:
         if bad or not self.templates:
             raise ValueError(f"templates must be among the held-out ones ({', '.join(scenes.HELDOUT_TEMPLATES)}), "
                              f"got {bad or 'none'}")
-        if not 1 <= self.n <= 100_000:
-            raise ValueError(f"-n must be in [1, 100000], got {self.n}")
-        if not 1 <= self.context <= self.frames - 3:
-            raise ValueError(f"context must be in [1, frames - 3], got {self.context} of {self.frames} frames")
-        w, h = self.size
-        if not (32 <= w <= 1024 and 32 <= h <= 1024):
-            raise ValueError(f"size must be between 32x32 and 1024x1024 for the scenes parse, got {w}x{h}")
+        check_clip_request(n=self.n, n_range=(1, 100_000), frames=self.frames, context=self.context, size=self.size,
+                           min_side=32, why=" for the scenes parse")
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Areas, dilation and the densest box (the static layer is kinema.worlds.scenes.static_layer)

@@ -74,3 +74,15 @@ def render_clip(world: str, scenario: str, split: str, seed: int, *, frames: int
 def padded_length(frames: int, time_down: int) -> int:
     """The smallest 1 + time_down * k >= frames."""
     return 1 + -(-(frames - 1) // time_down) * time_down
+
+
+def check_clip_request(*, n: int, n_range: tuple[int, int], frames: int, context: int, size: tuple[int, int],
+                       min_side: int = 16, why: str = "") -> None:
+    """One clear ValueError for an evaluation's clip count, context, or size out of range (physics, scenes, fvd)."""
+    if not n_range[0] <= n <= n_range[1]:
+        raise ValueError(f"-n must be in [{n_range[0]}, {n_range[1]}], got {n}")
+    if not 1 <= context <= frames - 3:
+        raise ValueError(f"context must be in [1, frames - 3], got {context} of {frames} frames")
+    w, h = size
+    if not (min_side <= w <= 1024 and min_side <= h <= 1024):
+        raise ValueError(f"size must be between {min_side}x{min_side} and 1024x1024{why}, got {w}x{h}")
