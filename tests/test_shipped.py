@@ -58,3 +58,20 @@ def test_bf16_decode_is_within_2_of_fp32_on_the_shipped_model():
     z = pipe.encode(render("physics/collision", seed=10_000_003, frames=17, width=64, height=64).video)
     fp32, bf16 = pipe.decode(z)[:16], pipe.decode(z, bf16=True)[:16]
     assert fp32.shape == (16, 64, 64, 3) and np.abs(fp32.astype(int) - bf16.astype(int)).max() <= 2
+
+
+def test_loading_and_sampling_import_no_training_machinery():
+    """Cold start: `kinema generate` must not import what only training needs (torch.distributed's DTensor and
+    checkpoint modules pull in sympy and dynamo: about a second of CPU on every start)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom kinema.pipeline import Pipeline, default_model_dir\n"
+            "p = Pipeline.from_pretrained(default_model_dir())\n"
+            "p.generate('a red ball', frames=1, steps=1)\n"
+            "heavy = [m for m in ('sympy', 'torch.distributed.tensor', 'torch.distributed.checkpoint', "
+            "'torch._dynamo') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
