@@ -170,6 +170,9 @@ def test_training_resumes_exactly(tiny_dirs, tmp_path):
     assert sum(f.stat().st_size for f in (tiny_dirs / "model").iterdir()) < 25 * 2 ** 20
     conf = json.loads((tiny_dirs / "model" / "config.json").read_text())
     assert conf["kind"] == "play-model" and conf["dtype"] == "bfloat16"
+    record = tiny_dirs / "model" / "training"  # the training record travels with the weights
+    assert (record / "dit_config.json").read_text() == (tiny_dirs / "run" / "config.json").read_text()
+    assert (record / "vae_metrics.jsonl").is_file() and (record / "dit_command.txt").is_file()
 
 
 def test_warm_start_from_a_play_model_or_run(tiny_dirs, tmp_path):

@@ -231,10 +231,11 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
 
 def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = None,
                 dtype: torch.dtype = torch.bfloat16) -> tuple[Path, int]:
-    """Bundle a play run and its VAE into a model directory (config.json, dit.safetensors, vae.safetensors).
-    Returns (directory, total bytes)."""
+    """Bundle a play run and its VAE into a model directory (config.json, dit.safetensors, vae.safetensors, and
+    training/: the runs' configs, metrics, loss curves, commands and logs). Returns (directory, total bytes)."""
     from kinema import __version__
     from kinema.train.checkpoint import latest_checkpoint, write_json, write_safetensors
+    from kinema.train.export import copy_training_record
     from kinema.train.recipes import read_config, run_weights
 
     run = Path(run_dir)
@@ -261,4 +262,5 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
                            "train": vae_conf.get("train")},
              "dtype": str(dtype).removeprefix("torch.")}
     write_json(out / "config.json", model)
+    copy_training_record(run, Path(conf["vae_source"]), out / "training")  # dit_*, vae_*: configs, metrics, logs
     return out, sum(f.stat().st_size for f in out.iterdir() if f.is_file())

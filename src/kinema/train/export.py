@@ -46,7 +46,7 @@ def export_pipeline(run_dir: str | Path, out_dir: str | Path, *, name: str | Non
         "dtype": str(dtype).removeprefix("torch."),
     }
     write_json(out / "config.json", model)
-    _copy_training_record(run, vae_run, out / "training")
+    copy_training_record(run, vae_run, out / "training")
     card = out / "README.md"
     if not card.is_file():  # a hand-edited card (with evaluation numbers) is kept on re-export
         card.write_text(_model_card(model, step), encoding="utf-8")
@@ -61,6 +61,9 @@ def _check_same_encoder(base: dict[str, torch.Tensor], new: dict[str, torch.Tens
                          "only a decoder fine-tune (kinema train vae --init-from ... --freeze-encoder) can replace it")
 
 
+RUN_KINDS = ("dit", "vae", "play")  # run directories (an exported model ends a lineage)
+
+
 def _lineage(run: Path, limit: int = 16) -> list[Path]:
     """The run and the runs it was warm-started from (config "init_from"), newest first, while they are run
     directories on this disk."""
@@ -70,13 +73,13 @@ def _lineage(run: Path, limit: int = 16) -> list[Path]:
             src = read_config(chain[-1]).get("init_from")
         except FileNotFoundError:
             break
-        if not src or not (Path(src) / "config.json").is_file() or read_config(src).get("kind") not in ("dit", "vae"):
+        if not src or not (Path(src) / "config.json").is_file() or read_config(src).get("kind") not in RUN_KINDS:
             break
         chain.append(Path(src))
     return chain
 
 
-def _copy_training_record(dit_run: Path, vae_run: Path, dest: Path) -> None:
+def copy_training_record(dit_run: Path, vae_run: Path, dest: Path) -> None:
     """The configs, metrics, loss curves and commands of every run behind the weights -- each model's run and the runs
     it was warm-started from (prefix dit_init1_, dit_init2_, ...) -- so they can be reproduced and read."""
     import shutil
