@@ -53,6 +53,17 @@ def check_continuation(video: np.ndarray, context: np.ndarray, frames: int, name
         raise ValueError(f"model {name!r} returned {v.dtype} {tuple(v.shape)}, expected uint8 {want}")
     return v
 
+
+def timed_continuation(model: Continuation, gt: np.ndarray, context: int, *, caption: str,
+                       seed: int) -> tuple[np.ndarray, float]:
+    """(the model's continuation of gt's first `context` frames to len(gt) frames, validated; its wall seconds)."""
+    import time
+
+    t0 = time.perf_counter()
+    video = model.continue_video(gt[:context], len(gt), caption=caption, seed=seed)
+    seconds = time.perf_counter() - t0
+    return check_continuation(video, gt, len(gt), getattr(model, "name", type(model).__name__)), seconds
+
 # ----------------------------------------------------------------------------------------------------------------------
 # A trained model
 # ----------------------------------------------------------------------------------------------------------------------

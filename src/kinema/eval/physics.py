@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from kinema.eval.continuation import Continuation
+from kinema.eval.continuation import Continuation, timed_continuation
 from kinema.eval.fidelity import psnr, ssim
 from kinema.eval.parse import (colour_weights, finite_difference_velocity, pixels_to_world, track_balls,
                                velocity_error)
@@ -190,12 +190,8 @@ def evaluate_physics(model: Continuation, cfg: PhysicsEvalConfig, *, vae=None,
             sample = render_clip("physics", scenario, split, seed, frames=cfg.frames, width=w, height=h, fps=cfg.fps)
             gt, state = sample.video, sample.state
             caption = sample.caption["en"]["detailed"]
-            t0 = time.perf_counter()
-            video = model.continue_video(gt[:cfg.context], cfg.frames, caption=caption, seed=seed)
-            gen_s.append(time.perf_counter() - t0)
-            if video.shape != gt.shape or video.dtype != np.uint8:
-                raise ValueError(f"model {model.name!r} returned {video.dtype} {video.shape}, expected uint8 "
-                                 f"{gt.shape}")
+            video, seconds = timed_continuation(model, gt, cfg.context, caption=caption, seed=seed)
+            gen_s.append(seconds)
             scores = {"model": score_clip(video, state, context=cfg.context),
                       "gt": score_clip(gt, state, context=cfg.context), "vae": None}
             rec = None

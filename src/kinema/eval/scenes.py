@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from kinema.eval.continuation import Continuation
+from kinema.eval.continuation import Continuation, timed_continuation
 from kinema.eval.fidelity import psnr, ssim
 from kinema.eval.sets import check_clip_request, eval_seed, padded_length, render_clip, video_sha256
 from kinema.eval.stats import BOOT_SEED, N_BOOT, mean_ci, rate_ci
@@ -420,12 +420,8 @@ def evaluate_scenes(model: Continuation, cfg: ScenesEvalConfig, *, vae=None,
             gt = long[:cfg.frames]
             state = {**sample.state, "frames": sample.state["frames"][:cfg.frames]}
             caption = sample.caption["en"]["detailed"]
-            t0 = time.perf_counter()
-            video = model.continue_video(gt[:cfg.context], cfg.frames, caption=caption, seed=seed)
-            gen_s.append(time.perf_counter() - t0)
-            if video.shape != gt.shape or video.dtype != np.uint8:
-                raise ValueError(f"model {model.name!r} returned {video.dtype} {video.shape}, expected uint8 "
-                                 f"{gt.shape}")
+            video, seconds = timed_continuation(model, gt, cfg.context, caption=caption, seed=seed)
+            gen_s.append(seconds)
             gt_parse = parse_scene(gt, state)
             scores = {"model": score_scene(video, state, context=cfg.context, gt_parse=gt_parse),
                       "gt": score_scene(gt, state, context=cfg.context, gt_parse=gt_parse), "vae": None}
