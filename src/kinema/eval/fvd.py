@@ -203,7 +203,7 @@ def evaluate_fvd(pipe, encoder, cfg: FVDEvalConfig, *, encoder_info: dict | None
     Returns (results, examples): results is JSON-ready; examples holds a few clips' videos for the contact sheet."""
     from tqdm.auto import tqdm
 
-    from kinema.eval.continuation import PipelineModel
+    from kinema.eval.continuation import PipelineModel, timed_continuation
     from kinema.eval.features import video_features
     from kinema.eval.fidelity import psnr, ssim
     from kinema.eval.recon import reconstruct
@@ -250,9 +250,8 @@ def evaluate_fvd(pipe, encoder, cfg: FVDEvalConfig, *, encoder_info: dict | None
         t["generate_s"] += time.perf_counter() - t0
         if gen.shape != gt.shape or gen.dtype != np.uint8:
             raise ValueError(f"the model's generate returned {gen.dtype} {gen.shape}, expected uint8 {gt.shape}")
-        t0 = time.perf_counter()
-        cv = cont.continue_video(gt[:cfg.context], cfg.frames, caption=caption, seed=seed)
-        t["continue_s"] += time.perf_counter() - t0
+        cv, seconds = timed_continuation(cont, gt, cfg.context, caption=caption, seed=seed)
+        t["continue_s"] += seconds
         rec = recon(long)
         for key, video in (("gt_a", gt), ("model", gen), ("continuation", cv), ("vae_a", rec)):
             feat(key, video)

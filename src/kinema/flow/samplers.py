@@ -141,7 +141,7 @@ def sample_euler(model: Model, x: Tensor, ts: Tensor, cond: Any, *, uncond: Any 
     x = _pin(x, context, m)
     for i, (t, t_next) in enumerate(zip(times, times[1:])):
         d = torch.full((x.shape[0],), t - t_next, dtype=torch.float32, device=x.device)  # (B,) the jump's size
-        c, u = with_step(cond, d), (None if uncond is None else with_step(uncond, d))
+        c, u = with_step(cond, d), with_step(uncond, d)  # None (no uncond) has no with_step: it stays None
         v = guided_velocity(model, x, _frame_times(t, x, m), c, u, guidance, cat=cat)  # (B, C, T, H, W)
         x = _pin(x + (t_next - t) * v, context, m)
         if callback is not None:
