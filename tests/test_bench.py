@@ -18,7 +18,7 @@ from kinema.bench.sample import valid_frames
 from kinema.bench.scaling import fit_exponent
 from kinema.bench.train import VARIANTS, KinemaStep, video_grid
 from kinema.cli import bench as bench_cli
-from kinema.models.dit import PRESETS, DiT, DiTCond, flops_per_token
+from kinema.models.dit import PRESETS, DiT, DiTCond, flops_per_token, flops_split_per_token
 
 TINY = PRESETS["tiny"]  # dim 32, depth 2, 2 heads x 16, MLP 4x, patch (1, 2, 2), 4 latent channels
 
@@ -103,6 +103,20 @@ def test_dit_flops_per_token_matches_a_hand_count_and_the_flop_counter():
     assert counter.get_total_flops() == N * hand + 2 * extras
 
 
+def test_attainable_time_is_linear_at_the_matmul_peak_plus_attention_at_the_sdpa_peak():
+    from kinema.bench.peak import Peak
+    from kinema.bench.train import attainable_seconds
+
+    peak = Peak(fp32_tflops=1.0, bf16_tflops=4.0, attention_bf16_tflops=2.0, size=8, repeat=1, attention={},
+                cpu={"fp32_tflops": 0.5, "bf16_tflops": 2.0, "attention_bf16_tflops": 1.0})
+    flops = {"linear": 8e12, "attention": 2e12}
+    assert attainable_seconds(flops, peak, "bf16") == 8 / 4 + 2 / 2
+    assert attainable_seconds(flops, peak, "bf16", "cpu") == 8 / 2 + 2 / 1
+    assert attainable_seconds(flops, peak, "fp32") == 10 / 1  # fp32: the matmul peak stands in for attention's
+    split = flops_split_per_token(TINY, 16, 4)
+    assert sum(split.values()) == flops_per_token(TINY, 16, 4) and split["attention"] == 2 * 2 * 2 * 32 * (16 + 4)
+
+
 def test_peer_flops_match_the_flop_counter():
     pytest.importorskip("diffusers")
     from kinema.bench.peer import PeerShape, build_transformer, transformer_inputs
@@ -113,6 +127,9 @@ def test_peer_flops_match_the_flop_counter():
         model(**transformer_inputs(shape, 1, torch.Generator().manual_seed(0)))
     d = 32  # left out of forward_flops, per sample: time MLP 2 d^2, adaLN-zero 2 x 6 d^2 per block, final adaLN 2 d^2
     assert counter.get_total_flops() == shape.forward_flops() + 2 * (2 * d * d + 2 * 12 * d * d + 2 * d * d)
+    split = shape.forward_flops_split()
+    S = 4 + 16  # joint sequence: text + video tokens
+    assert split["attention"] == 2 * 2 * 2 * d * S * S and sum(split.values()) == shape.forward_flops()
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -140,6 +157,8 @@ def test_train_json(capsys):
     m = r["models"]["kinema baseline"]
     assert m["flops_per_step"] == 3 * 2 * 32 * flops_per_token(TINY, 32, 8)  # 3 x forward, batch 2, 32 tokens
     assert m["mfu"] > 0 and m["s_per_step"] > 0 and r["ratios"]["kinema baseline"] == 1.0
+    assert sum(m["flops_split"].values()) == m["flops_per_step"]
+    assert m["mfu"] == pytest.approx(m["attainable_mfu"] * m["of_attainable"])  # of_attainable = bound / measured
     assert "--variants baseline,fused-adamw" in r["command"]
 
 

@@ -82,10 +82,13 @@ class PeerShape:
         (8 d^2), and attention QK^T + AV (2 d S). Outside the blocks: patch embedding and output projection per video
         token (2 C p^2 d), the text projection per text token (text_dim d). Per-sample adaLN vectors are left out.
         """
+        return sum(self.forward_flops_split().values())
+
+    def forward_flops_split(self) -> dict[str, float]:
+        """forward_flops in two parts: {"linear": linear layers, "attention": QK^T and AV}."""
         d, S, N = self.dim, self.text_len + self.video_tokens, self.video_tokens
-        blocks = self.layers * S * (12 * d * d + 2 * d * S)
         io = N * 2 * self.latent_channels * self.patch**2 * d + self.text_len * self.text_dim * d
-        return 2.0 * (blocks + io)
+        return {"linear": 2.0 * (self.layers * S * 12 * d * d + io), "attention": 2.0 * self.layers * S * 2 * d * S}
 
 
 def build_transformer(shape: PeerShape):

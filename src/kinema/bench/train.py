@@ -13,6 +13,12 @@ cross-attends to the text. MFU = analytic FLOPs per step (3 x forward: backward 
 the bf16 (or fp32) matmul peak measured at the start of the same run, once by wall time and once by the process's
 CPU time (the steadier on a shared machine; see machine.timed_cpu).
 
+Attainable MFU (a roofline with two ceilings): the linear layers' FLOPs can at best run at the matmul peak, attention's
+QK^T and AV at best at the SDPA throughput measured in the same run (on a CPU well below the matmul peak). So a step
+takes at least linear / matmul peak + attention / SDPA peak seconds; "attainable MFU" is the MFU of a step that fast,
+and "of attainable" is that bound over the measured time: how close each model runs to what this machine's kernels
+allow. (The SDPA peak is a forward measurement; a backward that runs slower shows up as a lower "of attainable".)
+
 Variants (`variants=`) are speed ideas for kinema's step, each timed interleaved with the baseline.
 """
 
@@ -28,7 +34,7 @@ import torch.nn.functional as F
 
 from kinema.bench.machine import median, table, timed_cpu
 from kinema.bench.peak import Peak, measure_peak, mfu
-from kinema.models.dit import PRESETS, DiT, DiTConfig, count_params, flops_per_token
+from kinema.models.dit import PRESETS, DiT, DiTConfig, count_params, flops_split_per_token
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Shapes
@@ -196,9 +202,20 @@ class PeerStep:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def kinema_step_flops(cfg: DiTConfig, video_tokens: int, text_len: int, batch: int) -> float:
-    """Analytic FLOPs of one training step: 3 x forward (kinema.models.dit.flops_per_token per video token)."""
-    return 3.0 * batch * video_tokens * flops_per_token(cfg, video_tokens, text_len)
+def kinema_step_flops(cfg: DiTConfig, video_tokens: int, text_len: int, batch: int) -> dict[str, float]:
+    """Analytic FLOPs of one training step, {"linear", "attention"}: 3 x forward
+    (kinema.models.dit.flops_split_per_token per video token)."""
+    per_token = flops_split_per_token(cfg, video_tokens, text_len)
+    return {k: 3.0 * batch * video_tokens * v for k, v in per_token.items()}
+
+
+def attainable_seconds(flops: dict[str, float], peak: Peak, precision: str, clock: str = "wall") -> float:
+    """The shortest time a step of `flops` ({"linear", "attention"}) could take: linear layers at the matmul peak,
+    attention at the measured SDPA throughput (bf16; in fp32 the matmul peak stands in for both)."""
+    attn_peak = peak.attention_bf16_tflops if clock == "wall" else peak.cpu["attention_bf16_tflops"]
+    if precision != "bf16":
+        attn_peak = peak.of(precision, clock)
+    return (flops["linear"] / peak.of(precision, clock) + flops["attention"] / attn_peak) / 1e12
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -257,13 +274,14 @@ def run_train(spec: TrainSpec, peak: Peak | None = None, peak_size: int = 4096) 
                                                                           spec.precision, VARIANTS[v])
         for v in spec.variants
     }
-    flops = {name: kinema_step_flops(cfg, video, spec.text_len, spec.batch) for name in runners}
+    split = {name: kinema_step_flops(cfg, video, spec.text_len, spec.batch) for name in runners}
     params = {name: count_params(cfg) for name in runners}
     if spec.peer:
         peer = PeerStep(cfg, grid, spec.batch, spec.text_len, spec.precision)
         runners["peer"] = peer
-        flops["peer"] = 3.0 * spec.batch * peer.shape.forward_flops()
+        split["peer"] = {k: 3.0 * spec.batch * v for k, v in peer.shape.forward_flops_split().items()}
         params["peer"] = sum(p.numel() for p in peer.model.parameters())
+    flops = {name: sum(parts.values()) for name, parts in split.items()}
     warmup = spec.warmup
     if any(VARIANTS[v].compile for v in spec.variants):
         warmup = max(warmup, 3)  # compilation happens over the first two calls (a recompile once the RoPE cache fills)
@@ -283,6 +301,11 @@ def run_train(spec: TrainSpec, peak: Peak | None = None, peak_size: int = 4096) 
                         "tokens_per_s": spec.batch * video / s, "flops_per_step": flops[name],
                         "tflops": flops[name] / s / 1e12, "mfu": mfu(flops[name], s, peak.of(spec.precision)),
                         "mfu_cpu": mfu(flops[name], c, peak.of(spec.precision, "cpu")),
+                        "flops_split": split[name],
+                        "attainable_mfu": mfu(flops[name], attainable_seconds(split[name], peak, spec.precision),
+                                              peak.of(spec.precision)),
+                        "of_attainable": attainable_seconds(split[name], peak, spec.precision) / s,
+                        "of_attainable_cpu": attainable_seconds(split[name], peak, spec.precision, "cpu") / c,
                         "wall_s": wall[name], "cpu_s": cpu[name]}
     first = next(iter(runners))
     ratio = {name: models[name]["s_per_step"] / models[first]["s_per_step"] for name in runners}
@@ -302,13 +325,17 @@ def run_train(spec: TrainSpec, peak: Peak | None = None, peak_size: int = 4096) 
     rows = [{"model": n, "params": m["params"], "s/step": m["s_per_step"], "tokens/s": m["tokens_per_s"],
              "TFLOP/s": m["tflops"], "MFU": f"{100 * m['mfu']:.1f}%", f"/ {first}": ratio[n],
              "CPU s/step": m["cpu_s_per_step"], "MFU (CPU)": f"{100 * m['mfu_cpu']:.1f}%",
-             f"/ {first} (CPU)": cpu_ratio[n]}
+             f"/ {first} (CPU)": cpu_ratio[n],
+             "attn share": f"{100 * m['flops_split']['attention'] / m['flops_per_step']:.0f}%",
+             "attainable MFU": f"{100 * m['attainable_mfu']:.1f}%", "of attainable": f"{100 * m['of_attainable']:.0f}%"}
             for n, m in models.items()]
     text = (f"{spec.preset}: dim {cfg.dim}, depth {cfg.depth}, {cfg.heads} heads x {cfg.head_dim}; batch {spec.batch}, "
             f"{video} video tokens ({grid[0]} x {grid[1]} x {grid[2]}) + {spec.text_len} text = {spec.tokens}; "
             f"{spec.precision}; medians of {spec.steps} steps after {warmup} warm-up, interleaved\n"
             f"MFU against this run's {spec.precision} matmul peak: {peak.of(spec.precision):.3g} TFLOP/s by wall time, "
-            f"{peak.of(spec.precision, 'cpu'):.3g} by CPU time (CPU time: the steadier on a shared machine)\n"
+            f"{peak.of(spec.precision, 'cpu'):.3g} by CPU time (CPU time: the steadier on a shared machine); "
+            f"SDPA {peak.attention_bf16_tflops:.3g} TFLOP/s (attainable MFU: linear layers at the matmul peak, "
+            f"attention at the SDPA one)\n"
             + table(rows, list(rows[0])))
     if spec.peer:
         text += (f"\npeer / kinema time per step: {result['peer_over_kinema']:.3g} (wall), "

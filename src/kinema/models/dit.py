@@ -445,7 +445,13 @@ def count_params(cfg: DiTConfig | str) -> int:
 
 def flops_per_token(cfg: DiTConfig, tokens: int, text_len: int = 0) -> float:
     """Approximate forward multiply-adds x 2 per video token (linear layers + attention scores), for benchmarks."""
+    return sum(flops_split_per_token(cfg, tokens, text_len).values())
+
+
+def flops_split_per_token(cfg: DiTConfig, tokens: int, text_len: int = 0) -> dict[str, float]:
+    """flops_per_token in two parts, {"linear": ..., "attention": ...}: the matmuls of linear layers (they run at the
+    machine's matmul peak at best) and attention's QK^T and AV (at its SDPA kernel's throughput at best)."""
     d, r = cfg.dim, cfg.mlp_ratio
     linear = cfg.depth * (4 * d * d + 2 * d * d + 2 * r * d * d)  # self-attn qkv+proj, cross q+proj, MLP
     attn = cfg.depth * 2 * d * (tokens + text_len)  # QK^T and AV
-    return 2.0 * (linear + attn + math.prod(cfg.patch) * cfg.latent_channels * d * 2)
+    return {"linear": 2.0 * (linear + math.prod(cfg.patch) * cfg.latent_channels * d * 2), "attention": 2.0 * attn}
