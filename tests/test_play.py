@@ -21,6 +21,7 @@ from kinema.interactive.evaluate import clean_steps, psnr, ssim, validate_idm
 from kinema.interactive.idm import camera_for, estimate_actions
 from kinema.interactive.live import frame_to_ansi, play_live
 from kinema.interactive.model import KEYS, START, PlayConfig, PlayDiT, action_ids
+from kinema.interactive.recipe import load_play
 from kinema.interactive.session import PlayModel, Session, reference_rollout
 from kinema.models.dit import DiTCache, DiTCond
 from kinema.video import probe
@@ -146,7 +147,8 @@ def tiny_dirs(tmp_path_factory):
     assert main(["play", "vae", "--preset", "tiny-t1", "--steps", "2", "--frames", "4", "--out",
                  str(root / "vae"), *common]) == 0
     assert main(["play", "train", "--vae", str(root / "vae"), "--preset", "tiny", "--steps", "2", "--frames", "5",
-                 "--window", "3", "--out", str(root / "run"), *common]) == 0
+                 "--window", "3", "--ctx-noise-max", "0.3", "--ctx-noise", "0.15", "--out", str(root / "run"),
+                 *common]) == 0
     assert main(["play", "export", str(root / "run"), "-o", str(root / "model")]) == 0
     return root
 
@@ -170,6 +172,10 @@ def test_training_resumes_exactly(tiny_dirs, tmp_path):
     assert sum(f.stat().st_size for f in (tiny_dirs / "model").iterdir()) < 25 * 2 ** 20
     conf = json.loads((tiny_dirs / "model" / "config.json").read_text())
     assert conf["kind"] == "play-model" and conf["dtype"] == "bfloat16"
+    assert (conf["play"]["ctx_noise"], conf["play"]["ctx_noise_max"]) == (0.15, 0.3)  # the flags, kept for play
+    assert Session(load_play(tiny_dirs / "model")).ctx_noise == 0.15
+    with pytest.raises(ValueError, match="ctx_noise .* must be at most ctx_noise_max"):
+        PlayConfig(ctx_noise=0.2, ctx_noise_max=0.1)
     record = tiny_dirs / "model" / "training"  # the training record travels with the weights
     assert (record / "dit_config.json").read_text() == (tiny_dirs / "run" / "config.json").read_text()
     assert (record / "vae_metrics.jsonl").is_file() and (record / "dit_command.txt").is_file()

@@ -93,6 +93,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--preset", default="S", help="model size (kinema.interactive.model.PRESETS: tiny, S, M)")
     _train_flags(t, frames=16, batch=8)
     t.add_argument("--window", type=int, default=8, help="attention window in frames (itself included)")
+    t.add_argument("--ctx-noise-max", type=float, default=0.1, metavar="T",
+                   help="training: context frames are noised to t ~ U(0, T) (noise augmentation: a larger T teaches "
+                        "the model to repair its own imperfect past frames)")
+    t.add_argument("--ctx-noise", type=float, default=0.05, metavar="T",
+                   help="play: the noise level committed frames get before they enter the cache (saved with the "
+                        "model; at most --ctx-noise-max)")
     t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "
                    "(the rest: random runs of keys)")
     t.add_argument("--init-from", default=None, metavar="DIR",
@@ -228,7 +234,8 @@ def run_train(args: argparse.Namespace) -> int:
     data = PlayDataConfig(size=args.size, frames=args.frames, fps=args.fps, walker_prob=args.walker_prob,
                           num_videos=args.num_videos)
     trainer = build_play_run(args.preset, args.vae, data, train_config(args, args.out),
-                             play_cfg=PlayConfig(window=args.window, fps=args.fps), resume=args.resume,
+                             play_cfg=PlayConfig(window=args.window, fps=args.fps, ctx_noise=args.ctx_noise,
+                                               ctx_noise_max=args.ctx_noise_max), resume=args.resume,
                              init_from=args.init_from)
     trainer.fit()
     print(f"run directory: {args.out} (export with: kinema play export {args.out} -o kinema-explore)")

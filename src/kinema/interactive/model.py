@@ -113,6 +113,9 @@ class PlayConfig:
         for name in ("ctx_noise", "ctx_noise_max", "context_prob", "grid_prob", "text_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.ctx_noise > self.ctx_noise_max:
+            raise ValueError(f"ctx_noise ({self.ctx_noise}) must be at most ctx_noise_max ({self.ctx_noise_max}): "
+                             "play must not noise committed frames more than training noised context frames")
         if self.fps <= 0 or self.shift <= 0 or self.train_shift <= 0 or self.logit_std <= 0:
             raise ValueError("fps, shift, train_shift and logit_std must be > 0")
 
