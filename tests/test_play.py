@@ -300,3 +300,20 @@ def test_image_metrics():
     b[0, 0, 0] ^= 1  # one LSB: mse = 1 / 768
     assert psnr(a, b) == pytest.approx(10 * np.log10(255 ** 2 * 768), abs=1e-9)
     assert ssim(a, 255 - a) < 0.5
+
+
+def test_export_refuses_another_kind_of_run_and_a_run_without_checkpoints(tiny_dirs, tmp_path):
+    from kinema.interactive.recipe import export_play
+    from kinema.train.checkpoint import write_json
+    from kinema.train.export import export_pipeline
+
+    with pytest.raises(ValueError, match="is not a play run directory .*'vae'"):
+        export_play(tiny_dirs / "vae", tmp_path / "out")
+    with pytest.raises(ValueError, match="is not a DiT run directory .*'play'"):
+        export_pipeline(tiny_dirs / "run", tmp_path / "out")
+    fresh = tmp_path / "fresh"  # a run that has written its config but no checkpoint yet
+    fresh.mkdir()
+    write_json(fresh / "config.json", json.loads((tiny_dirs / "run" / "config.json").read_text()))
+    with pytest.raises(FileNotFoundError, match="holds no checkpoint yet"):
+        export_play(fresh, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing written on refusal

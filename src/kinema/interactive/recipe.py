@@ -21,7 +21,6 @@ frames (the robustness that lets errors not compound). t = 1 is noise, t = 0 dat
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -234,18 +233,12 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
     """Bundle a play run and its VAE into a model directory (config.json, dit.safetensors, vae.safetensors, and
     training/: the runs' configs, metrics, loss curves, commands and logs). Returns (directory, total bytes)."""
     from kinema import __version__
-    from kinema.train.checkpoint import latest_checkpoint, write_json, write_safetensors
-    from kinema.train.export import copy_training_record
+    from kinema.train.checkpoint import write_json, write_safetensors
+    from kinema.train.export import copy_training_record, exportable_run
     from kinema.train.recipes import read_config, run_weights
 
     run = Path(run_dir)
-    conf = read_config(run)
-    if conf.get("kind") != "play":
-        raise ValueError(f"{run} is not a play run directory (config kind {conf.get('kind')!r})")
-    ckpt = latest_checkpoint(run)
-    if ckpt is None:
-        raise FileNotFoundError(f"{run} holds no checkpoint yet")
-    step = int(json.loads((ckpt / "trainer.json").read_text())["step"])
+    conf, step = exportable_run(run, "play", "a play")
     vae_conf = read_config(conf["vae_source"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

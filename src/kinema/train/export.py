@@ -15,18 +15,24 @@ from kinema.train.checkpoint import latest_checkpoint, write_json, write_safeten
 from kinema.train.recipes import read_config, run_weights
 
 
+def exportable_run(run: Path, kind: str, what: str) -> tuple[dict, int]:
+    """(config, step of the latest checkpoint) of a run directory of `kind`; a clear error for another kind of
+    directory or a run with no checkpoint yet."""
+    conf = read_config(run)
+    if conf.get("kind") != kind:
+        raise ValueError(f"{run} is not {what} run directory (config kind {conf.get('kind')!r})")
+    ckpt = latest_checkpoint(run)
+    if ckpt is None:
+        raise FileNotFoundError(f"{run} holds no checkpoint yet")
+    return conf, int(json.loads((ckpt / "trainer.json").read_text())["step"])
+
+
 def export_pipeline(run_dir: str | Path, out_dir: str | Path, *, name: str | None = None,
                     dtype: torch.dtype = torch.bfloat16, vae: str | Path | None = None) -> Path:
     """vae: another VAE run to ship instead of the DiT's own, e.g. a decoder fine-tune (`kinema train vae --init-from
     ... --freeze-encoder`); its encoder must equal the one the DiT learned the latents of."""
     run = Path(run_dir)
-    conf = read_config(run)
-    if conf.get("kind") != "dit":
-        raise ValueError(f"{run} is not a DiT run directory (config kind {conf.get('kind')!r})")
-    ckpt = latest_checkpoint(run)
-    if ckpt is None:
-        raise FileNotFoundError(f"{run} holds no checkpoint yet")
-    step = int(json.loads((ckpt / "trainer.json").read_text())["step"])
+    conf, step = exportable_run(run, "dit", "a DiT")
     vae_run = Path(conf["vae_source"]) if vae is None else Path(vae)
     vae_weights = run_weights(vae_run)
     if vae is not None:
