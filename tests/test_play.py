@@ -22,7 +22,7 @@ from kinema.interactive.idm import camera_for, estimate_actions
 from kinema.interactive.live import frame_to_ansi, play_live
 from kinema.interactive.model import KEYS, START, PlayConfig, PlayDiT, action_ids
 from kinema.interactive.recipe import load_play
-from kinema.interactive.session import PlayModel, Session, reference_rollout
+from kinema.interactive.session import PlayModel, Session, reference_rollout, rollout
 from kinema.models.dit import DiTCache, DiTCond
 from kinema.video import probe
 from kinema.worlds import explore as E
@@ -176,6 +176,12 @@ def test_training_resumes_exactly(tiny_dirs, tmp_path):
     assert Session(load_play(tiny_dirs / "model")).ctx_noise == 0.15
     with pytest.raises(ValueError, match="ctx_noise .* must be at most ctx_noise_max"):
         PlayConfig(ctx_noise=0.2, ctx_noise_max=0.1)
+    model = load_play(tiny_dirs / "model")
+    with pytest.raises(ValueError, match=r"ctx_noise must be in \[0, 0.3\]"):  # beyond what the model was trained on
+        Session(model, ctx_noise=0.31)
+    start = np.zeros((16, 16, 3), np.uint8)
+    walks = [rollout(Session(model, seed=1, ctx_noise=c), ["W", "A", "W"], start) for c in (0.0, 0.3, 0.3)]
+    assert not np.array_equal(walks[0][1:], walks[1][1:]) and np.array_equal(walks[1], walks[2])
     record = tiny_dirs / "model" / "training"  # the training record travels with the weights
     assert (record / "dit_config.json").read_text() == (tiny_dirs / "run" / "config.json").read_text()
     assert (record / "vae_metrics.jsonl").is_file() and (record / "dit_command.txt").is_file()
@@ -266,8 +272,10 @@ def test_bench_and_eval_json_last_line_parses(tiny_dirs, capsys):
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [(r["size"], r["steps"]) for r in res["runs"]] == [("16x16", 1), ("16x16", 2), ("32x16", 1), ("32x16", 2)]
     assert all(r["latency_ms_p95"] >= r["latency_ms_mean"] * 0.5 > 0 for r in res["runs"]) and res["peak_rss_mb"] > 0
-    assert main(["play", "eval", "--model", model, "-n", "1", "--frames", "9", "--idm-worlds", "1", "--json"]) == 0
+    assert main(["play", "eval", "--model", model, "-n", "1", "--frames", "9", "--idm-worlds", "1", "--ctx-noise",
+                 "0.25", "--json"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["ctx_noise"] == 0.25
     assert res["horizons"] == [1, 8] and set(res["policies"]) == {"scripted", "random"}
     assert res["loop_closure"]["turns"] == 40 and res["loop_closure"]["gt_psnr_last_vs_first"] > 40
 

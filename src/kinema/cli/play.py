@@ -42,6 +42,9 @@ def add_play_model_flags(p: argparse.ArgumentParser, *, default: str | None = "t
                    help="a play run or model directory" + (f" (default: {default})" if default else ""))
     if steps:
         p.add_argument("--steps", type=int, default=None, help="denoising steps per frame (default: the model's, 1-4)")
+        p.add_argument("--ctx-noise", type=float, default=None, metavar="T",
+                       help="noise level of committed frames in the cache (default: the model's; within its trained "
+                            "range)")
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -189,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     world = make_world(scenario, args.seed)
     fps, (w, h) = model.cfg.fps, args.size or model.size
     prompt = args.prompt or scene_caption(world, fps)["en"]["detailed"]
-    session = Session(model, prompt, seed=args.seed, steps=args.steps)
+    session = Session(model, prompt, seed=args.seed, steps=args.steps, ctx_noise=args.ctx_noise)
     first = world.view(world.start_pose(), w, h) if start == "world" else None
 
     if args.live:
@@ -279,7 +282,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     policies = tuple(p.strip() for p in args.policies.split(",") if p.strip())
     res = evaluate_play(_load(args.model), n=args.n, frames=args.frames, policies=policies, steps=args.steps,
-                        seed=args.seed, idm_worlds=args.idm_worlds)
+                        ctx_noise=args.ctx_noise, seed=args.seed, idm_worlds=args.idm_worlds)
     print("\n".join(format_report(res)))
     if args.json:
         print(json.dumps(res))

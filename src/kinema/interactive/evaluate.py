@@ -129,7 +129,8 @@ def _mean(values: list[float]) -> float | None:
 
 
 def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, ...] = POLICIES,
-                  steps: int | None = None, seed: int = 0, idm_worlds: int = 30) -> dict[str, Any]:
+                  steps: int | None = None, ctx_noise: float | None = None, seed: int = 0,
+                  idm_worlds: int = 30) -> dict[str, Any]:
     """Run the evaluation (module docstring) on a PlayModel; returns one JSON-serialisable dict."""
     from kinema.interactive.bench import cpu_name
     from kinema.interactive.session import Session, rollout
@@ -144,7 +145,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
     fps, (w, h) = model.cfg.fps, model.size
     horizons = [k for k in HORIZONS if k < frames]
     steps = steps or model.cfg.steps
-    result: dict[str, Any] = {"model": model.name, "steps": steps, "n": n, "frames": frames, "size": f"{w}x{h}",
+    ctx_noise = model.cfg.ctx_noise if ctx_noise is None else ctx_noise
+    result: dict[str, Any] = {"model": model.name, "steps": steps, "ctx_noise": ctx_noise, "n": n, "frames": frames, "size": f"{w}x{h}",
                               "fps": fps, "horizons": horizons, "device": cpu_name(), "policies": {}}
     t_gen, n_gen = 0.0, 0
     for pi, policy in enumerate(policies):
@@ -160,8 +162,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             keys = action_sequence(policy, world, frames - 1, fps, rng)
             gt = walk(world, keys, w, h, fps)  # (T, H, W, 3)
             t0 = time.perf_counter()
-            gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed + i, steps=steps),
-                          keys, gt[0])
+            gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed + i, steps=steps,
+                                  ctx_noise=ctx_noise), keys, gt[0])
             t_gen, n_gen = t_gen + time.perf_counter() - t0, n_gen + frames
             recon = _vae_recon(model, gt[horizons])
             for j, k in enumerate(horizons):
@@ -189,7 +191,7 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             "stability": {"sharpness_ratio_early": _mean(sharp_early), "sharpness_ratio_late": _mean(sharp_late),
                           "motion_ratio_early": _mean(motion_early), "motion_ratio_late": _mean(motion_late)},
         }
-    result["loop_closure"] = _loop_closure(model, steps, seed, TURN_SPEED)
+    result["loop_closure"] = _loop_closure(model, steps, ctx_noise, seed, TURN_SPEED)
     result["ms_per_frame"] = 1e3 * t_gen / max(n_gen, 1)
     result["idm_validation"] = validate_idm(n=idm_worlds, size=(w, h), fps=fps) if idm_worlds > 0 else None
     return result
@@ -204,7 +206,7 @@ def _vae_recon(model, frames: np.ndarray) -> np.ndarray:
     return ((y[:, :, 0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def _loop_closure(model, steps: int, seed: int, turn_speed: float) -> dict[str, Any]:
+def _loop_closure(model, steps: int, ctx_noise: float, seed: int, turn_speed: float) -> dict[str, Any]:
     """Turn left all the way round in an evaluation world: last frame vs first (the model's and the truth's)."""
     from kinema.interactive.session import Session, rollout
     from kinema.train.data import EVAL_SEED_START
@@ -217,7 +219,8 @@ def _loop_closure(model, steps: int, seed: int, turn_speed: float) -> dict[str, 
         world_seed = EVAL_SEED_START + 900 + SCENARIOS.index(scenario)
         world = make_world(scenario, world_seed)
         gt = walk(world, ["A"] * turns, w, h, fps)
-        gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed, steps=steps),
+        gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed, steps=steps,
+                              ctx_noise=ctx_noise),
                       ["A"] * turns, gt[0])
         half = turns // 2
         out.append((psnr(gen[-1], gen[0]), psnr(gt[-1], gt[0]), psnr(gen[-1], gt[-1]), psnr(gen[half], gt[half])))
@@ -228,8 +231,9 @@ def _loop_closure(model, steps: int, seed: int, turn_speed: float) -> dict[str, 
 
 def format_report(res: dict[str, Any]) -> list[str]:
     """Human-readable lines of an evaluate_play result."""
-    lines = [f"play eval: {res['model']}, {res['steps']} step(s)/frame, {res['n']} worlds x {res['frames']} frames per "
-             f"policy, {res['size']}, {res['ms_per_frame']:.1f} ms/frame, {res['device']}"]
+    lines = [f"play eval: {res['model']}, {res['steps']} step(s)/frame, context noise {res['ctx_noise']}, {res['n']} "
+             f"worlds x {res['frames']} frames per policy, {res['size']}, {res['ms_per_frame']:.1f} ms/frame, "
+             f"{res['device']}"]
     for policy, r in res["policies"].items():
         lines.append(f"  {policy}: horizon  " + "  ".join(f"{k:>6s}" for k in r["psnr"]))
         for name, label in (("psnr", "PSNR dB"), ("base_psnr", "repeat-last PSNR"), ("vae_psnr", "VAE ceiling"),

@@ -98,8 +98,9 @@ class Session:
         self.shift = float(shift if shift is not None else model.cfg.shift)
         if not 1 <= self.steps <= 64:
             raise ValueError(f"steps must be in [1, 64], got {self.steps}")
-        if not 0.0 <= self.ctx_noise < 1.0:
-            raise ValueError(f"ctx_noise must be in [0, 1), got {self.ctx_noise}")
+        if not 0.0 <= self.ctx_noise <= model.cfg.ctx_noise_max:
+            raise ValueError(f"ctx_noise must be in [0, {model.cfg.ctx_noise_max}] (the context noise this model was "
+                             f"trained with), got {self.ctx_noise}")
         self.times = [float(t) for t in sampling_schedule(self.steps, self.shift)]  # steps + 1 times, 1 -> 0
         self.fuse, self.dit_bf16, self.vae_bf16 = fuse, dit_bf16, vae_bf16
         self.generator = torch.Generator().manual_seed(int(seed))
