@@ -276,6 +276,8 @@ def test_bench_and_eval_json_last_line_parses(tiny_dirs, capsys):
                  "0.25", "--json"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["ctx_noise"] == 0.25
+    for r in res["policies"].values():  # a direction is right whenever the exact key is
+        assert r["direction_accuracy"] >= r["action_accuracy"] and r["direction_accuracy_gt"] >= r["action_accuracy_gt"]
     assert res["horizons"] == [1, 8] and set(res["policies"]) == {"scripted", "random"}
     assert res["loop_closure"]["turns"] == 40 and res["loop_closure"]["gt_psnr_last_vs_first"] > 40
 
@@ -283,6 +285,15 @@ def test_bench_and_eval_json_last_line_parses(tiny_dirs, capsys):
 # ----------------------------------------------------------------------------------------------------------------------
 # Inverse dynamics and metrics on ground truth
 # ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_follow_scores_exact_direction_and_confusions():
+    from kinema.interactive.evaluate import follow_scores
+
+    truth, clean = np.array(list("AADW.S")), np.array([True, True, True, False, True, True])
+    exact, direction, confusions = follow_scores(list("QADS.W"), truth, clean)
+    # step 0: A read as Q (same direction), step 3 (W->S) is not clean, step 5: S read as W (wrong direction)
+    assert (exact, direction) == (3 / 5, 4 / 5) and confusions == {"A->Q": 1, "S->W": 1}
 
 
 @pytest.mark.parametrize("scenario", E.SCENARIOS)

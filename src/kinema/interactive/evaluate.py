@@ -8,7 +8,10 @@ actions as the ground-truth renderer. Measured:
 - Action following: the closed-form inverse-dynamics estimator (idm.py) reads the action of every step of the rollout;
   accuracy over the steps where the ground-truth camera moved exactly as commanded (not blocked by a wall). The same
   estimator on the ground truth is reported beside it, and validate_idm checks it on separate worlds (>= 95%).
-  The baseline (a frozen picture) reads as "." everywhere.
+  The baseline (a frozen picture) reads as "." everywhere. Beside the exact accuracy: the direction accuracy, with
+  keys that move the view the same way counted as one (A turn and Q strafe both shift the picture right, D and E
+  left; W, S and . stay apart): a model that moves the view the right way but turns where it should strafe scores
+  there, not in the exact accuracy; and the model's confusions ("A->Q": steps the judge read as Q where A was pressed).
 - Loop closure: 360 / (turn per frame) turn actions; the last frame against the first.
 - Stability over the whole rollout: sharpness (mean |Laplacian|) and motion (mean |frame difference|) of the model's
   frames divided by the ground truth's, early (first 32 frames) and late (last 64): a collapse to blur shows as a
@@ -31,6 +34,18 @@ from kinema.interactive.idm import KEYS, camera_for, estimate_actions
 
 HORIZONS = (1, 8, 32, 128, 512)
 POLICIES = ("scripted", "random")
+# Which way each key moves the view (turning and strafing the same way shift the picture the same way).
+DIRECTION = {"W": "forward", "S": "back", "A": "left", "Q": "left", "D": "right", "E": "right", ".": "still"}
+
+
+def follow_scores(est: list[str], truth: np.ndarray, clean: np.ndarray) -> tuple[float, float, Counter]:
+    """(exact accuracy, direction accuracy, confusions) of estimated actions against the pressed ones, over the clean
+    steps. Confusions count "pressed->read" over the clean steps where the two differ."""
+    est_a = np.array(est)
+    exact = (est_a == truth)[clean]
+    direction = np.array([DIRECTION[e] == DIRECTION[t] for e, t in zip(est_a, truth)])[clean]
+    confusions = Counter(f"{t}->{e}" for t, e, c in zip(truth, est_a, clean) if c and t != e)
+    return float(exact.mean()), float(direction.mean()), confusions
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Image metrics (uint8 (H, W, 3) frames)
@@ -152,7 +167,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
     for pi, policy in enumerate(policies):
         acc: dict[str, list] = {k: [] for k in ("psnr", "ssim", "base_psnr", "base_ssim", "vae_psnr")}
         per_h = {name: {k: [] for k in horizons} for name in acc}
-        follow, follow_gt, follow_base = [], [], []
+        follow, follow_gt, follow_base, direction, direction_gt = [], [], [], [], []
+        confusions: Counter = Counter()
         sharp_early, sharp_late, motion_early, motion_late = [], [], [], []
         for i in range(n):
             world_seed = EVAL_SEED_START + 1000 * pi + i
@@ -175,8 +191,13 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             cam = camera_for(scenario, w, h, fps)
             clean = np.array(clean_steps(world, keys, fps))
             truth = np.array(keys)
-            follow.append(float((np.array(estimate_actions(gen, cam)) == truth)[clean].mean()))
-            follow_gt.append(float((np.array(estimate_actions(gt, cam)) == truth)[clean].mean()))
+            exact, direct, conf = follow_scores(estimate_actions(gen, cam), truth, clean)
+            exact_gt, direct_gt, _ = follow_scores(estimate_actions(gt, cam), truth, clean)
+            follow.append(exact)
+            follow_gt.append(exact_gt)
+            direction.append(direct)
+            direction_gt.append(direct_gt)
+            confusions.update(conf)
             follow_base.append(float((truth == ".")[clean].mean()))  # a frozen picture reads as "." (no-op)
             early, late = slice(0, min(32, frames)), slice(max(0, frames - 64), frames)
             sg, st, mg, mt = sharpness(gen), sharpness(gt), motion(gen), motion(gt)
@@ -188,6 +209,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             **{name: {str(k): _mean(v[k]) for k in horizons} for name, v in per_h.items()},
             "action_accuracy": _mean(follow), "action_accuracy_gt": _mean(follow_gt),
             "action_accuracy_baseline": _mean(follow_base),
+            "direction_accuracy": _mean(direction), "direction_accuracy_gt": _mean(direction_gt),
+            "confusions": dict(confusions.most_common()),
             "stability": {"sharpness_ratio_early": _mean(sharp_early), "sharpness_ratio_late": _mean(sharp_late),
                           "motion_ratio_early": _mean(motion_early), "motion_ratio_late": _mean(motion_late)},
         }
@@ -242,6 +265,9 @@ def format_report(res: dict[str, Any]) -> list[str]:
                                                         for v in r[name].values()))
         lines.append(f"    action following {r['action_accuracy']:.3f} (ground truth {r['action_accuracy_gt']:.3f}, "
                      f"repeat-last {r['action_accuracy_baseline']:.3f})")
+        top = ", ".join(f"{k} {v}" for k, v in list(r["confusions"].items())[:4]) or "none"
+        lines.append(f"    direction following {r['direction_accuracy']:.3f} (ground truth "
+                     f"{r['direction_accuracy_gt']:.3f}); most common confusions: {top}")
         s = r["stability"]
         lines.append(f"    sharpness vs truth {s['sharpness_ratio_early']:.2f} early, {s['sharpness_ratio_late']:.2f} "
                      f"late; motion vs truth {s['motion_ratio_early']:.2f} early, {s['motion_ratio_late']:.2f} late")
