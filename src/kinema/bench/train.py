@@ -297,14 +297,14 @@ def run_train(spec: TrainSpec, peak: Peak | None = None, peak_size: int = 4096) 
     models = {}
     for name in runners:
         s, c = median(wall[name]), median(cpu[name])
+        bound = attainable_seconds(split[name], peak, spec.precision)  # the roofline's shortest step
         models[name] = {"params": params[name], "s_per_step": s, "cpu_s_per_step": c,
                         "tokens_per_s": spec.batch * video / s, "flops_per_step": flops[name],
                         "tflops": flops[name] / s / 1e12, "mfu": mfu(flops[name], s, peak.of(spec.precision)),
                         "mfu_cpu": mfu(flops[name], c, peak.of(spec.precision, "cpu")),
-                        "flops_split": split[name],
-                        "attainable_mfu": mfu(flops[name], attainable_seconds(split[name], peak, spec.precision),
-                                              peak.of(spec.precision)),
-                        "of_attainable": attainable_seconds(split[name], peak, spec.precision) / s,
+                        "flops_split": split[name], "attainable_s": bound,
+                        "attainable_mfu": mfu(flops[name], bound, peak.of(spec.precision)),
+                        "of_attainable": bound / s,
                         "of_attainable_cpu": attainable_seconds(split[name], peak, spec.precision, "cpu") / c,
                         "wall_s": wall[name], "cpu_s": cpu[name]}
     first = next(iter(runners))
