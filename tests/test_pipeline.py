@@ -78,6 +78,8 @@ def test_animate_keeps_the_image(pipe):
     out = pipe.animate(img, prompt="the ball moves", frames=9, **FAST)
     assert out.video.shape == (9, 16, 24, 3) and np.array_equal(out.video[0], img)
     assert out.metadata["task"] == "animate"
+    long = pipe.animate(img, prompt="the ball moves", frames=20, **FAST)  # chained past the window
+    assert long.video.shape == (20, 16, 24, 3) and np.array_equal(long.video[:9], out.video)
 
 
 def test_extend_forward_and_backward_keep_their_context(pipe):

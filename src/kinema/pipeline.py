@@ -260,6 +260,20 @@ class Pipeline:
             out[frames - len(tail):] = tail[-frames:]
         return out
 
+    def _forward(self, prompt: str, frames: int, size, *, head: np.ndarray | None, seed: int, timings: dict,
+                 callback, progress: Callable[[int, int], None] | None, context_frames: int | None = None,
+                 **kw) -> np.ndarray:
+        """`frames` frames forward in time: one window (starting from `head`'s frames, kept exactly, or from noise),
+        then chained extension past the window on the last `context_frames` frames (default 3, Phyworld's protocol,
+        or fewer if the first window is shorter)."""
+        n = self.valid_frames(min(frames, self.window))
+        video = self._pass(prompt, n, size, head=head, seed=seed, timings=timings, callback=callback, **kw)
+        if frames > len(video):
+            k = min(3, len(video)) if context_frames is None else context_frames
+            video = self._chain(prompt, video, frames, size, context_frames=k, seed=seed, progress=progress,
+                                timings=timings, **kw)
+        return video[:frames]
+
     def _chain(self, prompt: str, first: np.ndarray, frames: int, size, *, context_frames: int, seed: int,
                progress: Callable[[int, int], None] | None, timings: dict, **kw) -> np.ndarray:
         """Extend `first` forward, one window at a time, each conditioned on the last `context_frames` frames."""
@@ -297,12 +311,8 @@ class Pipeline:
         kw = dict(steps=steps, guidance=guidance, sampler=sampler, bf16=bf16)
         timings: dict = {}
         asked, prompt, expansion = prompt, *self.expand(prompt, expand, seed, frames)
-        n = self.valid_frames(min(frames, self.window))
-        video = self._pass(prompt, n, size, seed=seed, timings=timings, callback=callback, **kw)
-        if frames > len(video):
-            video = self._chain(prompt, video, frames, size, context_frames=min(3, len(video)), seed=seed,
-                                progress=progress, timings=timings, **kw)
-        video = video[:frames]
+        video = self._forward(prompt, frames, size, head=None, seed=seed, timings=timings, callback=callback,
+                              progress=progress, **kw)
         extra = {}
         if loop:
             video, extra = self._close_loop(prompt, video, size, seed=seed, timings=timings, **kw)
@@ -330,14 +340,11 @@ class Pipeline:
         kw = dict(steps=steps, guidance=guidance, sampler=sampler, bf16=bf16)
         timings: dict = {}
         asked, prompt, expansion = prompt, *self.expand(prompt, expand, seed, frames)
-        n = self.valid_frames(min(frames, self.window))
-        video = self._pass(prompt, n, size, head=img, seed=seed, timings=timings, callback=callback, **kw)
-        if frames > len(video):
-            video = self._chain(prompt, video, frames, size, context_frames=min(3, len(video)), seed=seed,
-                                progress=progress, timings=timings, **kw)
+        video = self._forward(prompt, frames, size, head=img, seed=seed, timings=timings, callback=callback,
+                              progress=progress, **kw)
         meta = self.provenance(prompt=asked, **expansion, task="animate", seed=seed, steps=steps, guidance=guidance,
                                sampler=sampler, frames=frames, size=list(size), timings=timings)
-        return Output(video=video[:frames], fps=float(fps or self.data.fps), metadata=meta)
+        return Output(video=video, fps=float(fps or self.data.fps), metadata=meta)
 
     @torch.no_grad()
     def extend(self, video, *, prompt: str = "", context_frames: int = 3, frames: int | None = None,
@@ -368,10 +375,8 @@ class Pipeline:
             out = self._pass(prompt, n, size, tail=v[-k:], seed=seed, timings=timings, callback=callback, **kw)
             out = out[n - frames:]
         else:
-            n = self.valid_frames(min(frames, self.window))
-            out = self._pass(prompt, n, size, head=v[:k], seed=seed, timings=timings, callback=callback, **kw)
-            out = self._chain(prompt, out, frames, size, context_frames=k, seed=seed, progress=progress,
-                              timings=timings, **kw) if frames > n else out[:frames]
+            out = self._forward(prompt, frames, size, head=v[:k], context_frames=k, seed=seed, timings=timings,
+                                callback=callback, progress=progress, **kw)
         meta = self.provenance(prompt=asked, **expansion, task="extend", seed=seed, steps=steps, guidance=guidance,
                                sampler=sampler, frames=frames, size=list(size), context_frames=k, backward=backward,
                                timings=timings)
