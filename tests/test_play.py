@@ -265,16 +265,26 @@ def test_live_loop_in_a_pseudo_terminal(tiny):
     assert frame_to_ansi(np.zeros((2, 3, 3), np.uint8))[0].count("\u2580") == 3
 
 
-def test_bench_and_eval_json_last_line_parses(tiny_dirs, capsys):
+def test_bench_and_eval_json_last_line_parses(tiny_dirs, capsys, tmp_path):
     model = str(tiny_dirs / "model")
     assert main(["play", "bench", "--model", model, "--sizes", "16x16,32x16", "--steps", "1,2", "--frames", "2",
                  "--json"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [(r["size"], r["steps"]) for r in res["runs"]] == [("16x16", 1), ("16x16", 2), ("32x16", 1), ("32x16", 2)]
     assert all(r["latency_ms_p95"] >= r["latency_ms_mean"] * 0.5 > 0 for r in res["runs"]) and res["peak_rss_mb"] > 0
+    out = tmp_path / "report"
     assert main(["play", "eval", "--model", model, "-n", "1", "--frames", "9", "--idm-worlds", "1", "--ctx-noise",
-                 "0.25", "--json"]) == 0
+                 "0.25", "--out", str(out), "--json"]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert json.loads((out / "results.json").read_text()) == res
+    from PIL import Image
+
+    assert Image.open(out / "play_psnr.png").size[0] > 400
+    # the contact sheet: one world per policy, a truth and a model row each, at frames 0, 1, 2, 4, 8 (5 columns)
+    sheet = Image.open(out / "play_examples.png")
+    assert sheet.size[1] > 4 * 32 and sheet.size[0] > 5 * 32
+    report = (out / "report.md").read_text()
+    assert "play_psnr.png" in report and "play_examples.png" in report and "direction following" in report
     assert res["ctx_noise"] == 0.25
     for r in res["policies"].values():  # a direction is right whenever the exact key is
         assert r["direction_accuracy"] >= r["action_accuracy"] and r["direction_accuracy_gt"] >= r["action_accuracy_gt"]

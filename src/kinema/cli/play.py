@@ -66,6 +66,8 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
                    help="worlds for the estimator's ground-truth check (0 = skip)")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="write report.md, results.json, play_psnr.png and play_examples.png here")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -278,12 +280,17 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from kinema.interactive.evaluate import evaluate_play, format_report
+    from kinema.interactive.evaluate import evaluate_play, format_report, write_play_report
 
     policies = tuple(p.strip() for p in args.policies.split(",") if p.strip())
+    examples: list = []
     res = evaluate_play(_load(args.model), n=args.n, frames=args.frames, policies=policies, steps=args.steps,
-                        ctx_noise=args.ctx_noise, seed=args.seed, idm_worlds=args.idm_worlds)
+                        ctx_noise=args.ctx_noise, seed=args.seed, idm_worlds=args.idm_worlds, examples=examples)
     print("\n".join(format_report(res)))
+    if args.out:
+        path = write_play_report(res, args.out, examples)
+        (Path(args.out) / "results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
+        print(f"wrote {path} and results.json")
     if args.json:
         print(json.dumps(res))
     return 0

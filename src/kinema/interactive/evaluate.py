@@ -23,11 +23,13 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from kinema.interactive.data import action_sequence, random_runs, scene_caption, walk
 from kinema.interactive.idm import KEYS, camera_for, estimate_actions
@@ -145,8 +147,10 @@ def _mean(values: list[float]) -> float | None:
 
 def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, ...] = POLICIES,
                   steps: int | None = None, ctx_noise: float | None = None, seed: int = 0,
-                  idm_worlds: int = 30) -> dict[str, Any]:
-    """Run the evaluation (module docstring) on a PlayModel; returns one JSON-serialisable dict."""
+                  idm_worlds: int = 30, examples: list | None = None) -> dict[str, Any]:
+    """Run the evaluation (module docstring) on a PlayModel; returns one JSON-serialisable dict. With `examples` (a
+    list), the first world of each policy is appended to it as {"policy", "scenario", "keys", "gt", "model"} (uint8
+    (T, H, W, 3) frames) for write_play_report's contact sheet."""
     from kinema.interactive.bench import cpu_name
     from kinema.interactive.session import Session, rollout
     from kinema.train.data import EVAL_SEED_START
@@ -161,8 +165,9 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
     horizons = [k for k in HORIZONS if k < frames]
     steps = steps or model.cfg.steps
     ctx_noise = model.cfg.ctx_noise if ctx_noise is None else ctx_noise
-    result: dict[str, Any] = {"model": model.name, "steps": steps, "ctx_noise": ctx_noise, "n": n, "frames": frames, "size": f"{w}x{h}",
-                              "fps": fps, "horizons": horizons, "device": cpu_name(), "policies": {}}
+    result: dict[str, Any] = {"model": model.name, "steps": steps, "ctx_noise": ctx_noise, "n": n, "frames": frames,
+                              "size": f"{w}x{h}", "fps": fps, "horizons": horizons, "device": cpu_name(),
+                              "policies": {}}
     t_gen, n_gen = 0.0, 0
     for pi, policy in enumerate(policies):
         acc: dict[str, list] = {k: [] for k in ("psnr", "ssim", "base_psnr", "base_ssim", "vae_psnr")}
@@ -181,6 +186,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed + i, steps=steps,
                                   ctx_noise=ctx_noise), keys, gt[0])
             t_gen, n_gen = t_gen + time.perf_counter() - t0, n_gen + frames
+            if examples is not None and i == 0:
+                examples.append({"policy": policy, "scenario": scenario, "keys": keys, "gt": gt, "model": gen})
             recon = _vae_recon(model, gt[horizons])
             for j, k in enumerate(horizons):
                 per_h["psnr"][k].append(psnr(gen[k], gt[k]))
@@ -279,3 +286,52 @@ def format_report(res: dict[str, Any]) -> list[str]:
         lines.append(f"  inverse dynamics on ground truth: {v['accuracy']:.3f} over {v['steps']} steps ("
                      + ", ".join(f"{k} {a:.2f}" for k, a in v["per_action"].items()) + ")")
     return lines
+
+
+def write_play_report(res: dict[str, Any], out_dir, examples: list | None = None) -> Path:
+    """report.md (the numbers), play_psnr.png (PSNR by horizon against repeat-last and the VAE ceiling, per policy)
+    and, with examples, play_examples.png (truth and model rows at frames 0, 1, 2, 4, 8, ...) in out_dir."""
+    from kinema.eval.report import _figure
+    from kinema.video import contact_sheet
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    policies = list(res["policies"])
+    fig, axes = _figure(4.2 * len(policies), 3.4, ncols=len(policies))
+    for ax, policy in zip(axes, policies):
+        r = res["policies"][policy]
+        hs = [int(k) for k in r["psnr"]]
+        for key, label, style in (("psnr", "model", "o-"), ("base_psnr", "repeat the last frame", "s--"),
+                                  ("vae_psnr", "VAE ceiling", "^:")):
+            ax.plot(hs, [r[key][str(k)] for k in hs], style, label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("horizon (frames)")
+        ax.set_ylabel("PSNR vs ground truth (dB)")
+        ax.set_title(f"{policy} actions: exact {100 * r['action_accuracy']:.0f}%, direction "
+                     f"{100 * r['direction_accuracy']:.0f}%", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{res['model']}, {res['steps']} step(s)/frame, context noise {res['ctx_noise']}, {res['n']} worlds "
+                 f"per policy, {res['device']}", fontsize=9)
+    fig.savefig(out / "play_psnr.png")
+    images = "![PSNR by horizon](play_psnr.png)\n"
+    if examples:
+        T = min(len(ex["gt"]) for ex in examples)
+        pick = [0] + [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) if k < T]
+        cells, labels = [], []
+        for ex in examples:
+            for row in ("gt", "model"):
+                for j, k in enumerate(pick):
+                    cells.append(np.kron(ex[row][k], np.ones((2, 2, 1), np.uint8)))  # 2x: readable at 64x64
+                    name = f"{ex['policy']} {'truth' if row == 'gt' else 'model'}"
+                    labels.append(f"{name} t=0" if j == 0 else f"t={k} {ex['keys'][k - 1]}")
+        Image.fromarray(contact_sheet(cells, cols=len(pick), labels=labels)).save(out / "play_examples.png")
+        images += ("\n![truth and model rows of one world per policy; each label: the frame and the key that led to "
+                   "it](play_examples.png)\n")
+    text = (f"# Interactive play evaluation: {res['model']}\n\n"
+            "Command: `kinema eval play` (kinema.interactive.evaluate: module docstring). Evaluation worlds never "
+            "trained on; the model starts from the ground-truth first view and follows the same keys as the "
+            "renderer.\n\n```\n" + "\n".join(format_report(res)) + "\n```\n\n" + images)
+    path = out / "report.md"
+    path.write_text(text, encoding="utf-8")
+    return path
