@@ -182,6 +182,8 @@ def test_training_resumes_exactly(tiny_dirs, tmp_path):
     start = np.zeros((16, 16, 3), np.uint8)
     walks = [rollout(Session(model, seed=1, ctx_noise=c), ["W", "A", "W"], start) for c in (0.0, 0.3, 0.3)]
     assert not np.array_equal(walks[0][1:], walks[1][1:]) and np.array_equal(walks[1], walks[2])
+    ticks = []  # on_frame (a progress bar's update) runs once per frame, the start view included
+    assert len(rollout(Session(model), ["W", "A"], start, on_frame=lambda: ticks.append(1))) == len(ticks) == 3
     record = tiny_dirs / "model" / "training"  # the training record travels with the weights
     assert (record / "dit_config.json").read_text() == (tiny_dirs / "run" / "config.json").read_text()
     assert (record / "vae_metrics.jsonl").is_file() and (record / "dit_command.txt").is_file()

@@ -216,7 +216,10 @@ def run(args: argparse.Namespace) -> int:
         if frames < 1:
             raise ValueError(f"--frames must be >= 1, got {frames}")
         keys += ["."] * (frames - 1 - len(keys))
-    video = rollout(session, keys, first, size=(w, h))  # (T, H, W, 3)
+    from tqdm import tqdm
+
+    with tqdm(total=len(keys) + 1, unit="frame", desc="play", dynamic_ncols=True) as bar:
+        video = rollout(session, keys, first, size=(w, h), on_frame=bar.update)  # (T, H, W, 3)
     if args.compare:
         video = np.concatenate([video, walk(world, keys, w, h, fps)], axis=2)  # model | ground truth
     from kinema.video import write_video

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from tqdm import tqdm
 
 from kinema.interactive.data import action_sequence, random_runs, scene_caption, walk
 from kinema.interactive.idm import KEYS, camera_for, estimate_actions
@@ -147,7 +148,7 @@ def _mean(values: list[float]) -> float | None:
 
 def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, ...] = POLICIES,
                   steps: int | None = None, ctx_noise: float | None = None, seed: int = 0,
-                  idm_worlds: int = 30, examples: list | None = None) -> dict[str, Any]:
+                  idm_worlds: int = 30, examples: list | None = None, progress: bool = True) -> dict[str, Any]:
     """Run the evaluation (module docstring) on a PlayModel; returns one JSON-serialisable dict. With `examples` (a
     list), the first world of each policy is appended to it as {"policy", "scenario", "keys", "gt", "model"} (uint8
     (T, H, W, 3) frames) for write_play_report's contact sheet."""
@@ -169,6 +170,9 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
                               "size": f"{w}x{h}", "fps": fps, "horizons": horizons, "device": cpu_name(),
                               "policies": {}}
     t_gen, n_gen = 0.0, 0
+    turns = round(360.0 / (TURN_SPEED / fps))  # the loop-closure rollouts: a full turn in each scenario
+    bar = tqdm(total=len(policies) * n * frames + len(SCENARIOS) * (turns + 1), unit="frame", disable=not progress,
+               desc=f"eval play ({model.name})", dynamic_ncols=True)
     for pi, policy in enumerate(policies):
         acc: dict[str, list] = {k: [] for k in ("psnr", "ssim", "base_psnr", "base_ssim", "vae_psnr")}
         per_h = {name: {k: [] for k in horizons} for name in acc}
@@ -184,7 +188,7 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             gt = walk(world, keys, w, h, fps)  # (T, H, W, 3)
             t0 = time.perf_counter()
             gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed + i, steps=steps,
-                                  ctx_noise=ctx_noise), keys, gt[0])
+                                  ctx_noise=ctx_noise), keys, gt[0], on_frame=bar.update)
             t_gen, n_gen = t_gen + time.perf_counter() - t0, n_gen + frames
             if examples is not None and i == 0:
                 examples.append({"policy": policy, "scenario": scenario, "keys": keys, "gt": gt, "model": gen})
@@ -221,7 +225,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             "stability": {"sharpness_ratio_early": _mean(sharp_early), "sharpness_ratio_late": _mean(sharp_late),
                           "motion_ratio_early": _mean(motion_early), "motion_ratio_late": _mean(motion_late)},
         }
-    result["loop_closure"] = _loop_closure(model, steps, ctx_noise, seed, TURN_SPEED)
+    result["loop_closure"] = _loop_closure(model, steps, ctx_noise, seed, turns, bar.update)
+    bar.close()
     result["ms_per_frame"] = 1e3 * t_gen / max(n_gen, 1)
     result["idm_validation"] = validate_idm(n=idm_worlds, size=(w, h), fps=fps) if idm_worlds > 0 else None
     return result
@@ -236,14 +241,13 @@ def _vae_recon(model, frames: np.ndarray) -> np.ndarray:
     return ((y[:, :, 0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def _loop_closure(model, steps: int, ctx_noise: float, seed: int, turn_speed: float) -> dict[str, Any]:
+def _loop_closure(model, steps: int, ctx_noise: float, seed: int, turns: int, on_frame) -> dict[str, Any]:
     """Turn left all the way round in an evaluation world: last frame vs first (the model's and the truth's)."""
     from kinema.interactive.session import Session, rollout
     from kinema.train.data import EVAL_SEED_START
     from kinema.worlds.explore import SCENARIOS, make_world
 
     fps, (w, h) = model.cfg.fps, model.size
-    turns = round(360.0 / (turn_speed / fps))
     out = []
     for scenario in SCENARIOS:
         world_seed = EVAL_SEED_START + 900 + SCENARIOS.index(scenario)
@@ -251,7 +255,7 @@ def _loop_closure(model, steps: int, ctx_noise: float, seed: int, turn_speed: fl
         gt = walk(world, ["A"] * turns, w, h, fps)
         gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed, steps=steps,
                               ctx_noise=ctx_noise),
-                      ["A"] * turns, gt[0])
+                      ["A"] * turns, gt[0], on_frame=on_frame)
         half = turns // 2
         out.append((psnr(gen[-1], gen[0]), psnr(gt[-1], gt[0]), psnr(gen[-1], gt[-1]), psnr(gen[half], gt[half])))
     a = np.array(out)

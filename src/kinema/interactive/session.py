@@ -19,6 +19,7 @@ numbers. A Session holds all the mutable state; the model is shared read-only, s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,10 +223,15 @@ class Session:
 
 
 def rollout(session: Session, keys: list[str], start: np.ndarray | None = None, *,
-            size: tuple[int, int] | None = None) -> np.ndarray:
-    """Start (from `start`, or from the prompt) and do every action: uint8 (1 + len(keys), H, W, 3)."""
+            size: tuple[int, int] | None = None, on_frame: Callable[[], Any] | None = None) -> np.ndarray:
+    """Start (from `start`, or from the prompt) and do every action: uint8 (1 + len(keys), H, W, 3). on_frame is
+    called after every frame (e.g. a progress bar's update)."""
+    tick = on_frame or (lambda: None)
     frames = [session.start_from_image(start) if start is not None else session.start_from_text(size)]
-    frames += [session.step(k) for k in keys]
+    tick()
+    for k in keys:
+        frames.append(session.step(k))
+        tick()
     return np.stack(frames)
 
 
