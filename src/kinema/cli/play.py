@@ -291,7 +291,11 @@ def run_eval(args: argparse.Namespace) -> int:
                         ctx_noise=args.ctx_noise, seed=args.seed, idm_worlds=args.idm_worlds, examples=examples)
     print("\n".join(format_report(res)))
     if args.out:
-        path = write_play_report(res, args.out, examples)
+        command = (f"kinema eval play --model {args.model} -n {args.n} --frames {args.frames} --policies "
+                   f"{','.join(policies)} --idm-worlds {args.idm_worlds} --seed {args.seed}"
+                   + (f" --steps {args.steps}" if args.steps is not None else "")
+                   + (f" --ctx-noise {args.ctx_noise}" if args.ctx_noise is not None else "") + f" --out {args.out}")
+        path = write_play_report(res, args.out, examples, command=command)
         (Path(args.out) / "results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
         print(f"wrote {path} and results.json")
     if args.json:

@@ -292,7 +292,7 @@ def format_report(res: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_play_report(res: dict[str, Any], out_dir, examples: list | None = None) -> Path:
+def write_play_report(res: dict[str, Any], out_dir, examples: list | None = None, command: str | None = None) -> Path:
     """report.md (the numbers), play_psnr.png (PSNR by horizon against repeat-last and the VAE ceiling, per policy)
     and, with examples, play_examples.png (truth and model rows at frames 0, 1, 2, 4, 8, ...) in out_dir."""
     from kinema.eval.report import _figure
@@ -333,7 +333,8 @@ def write_play_report(res: dict[str, Any], out_dir, examples: list | None = None
         images += ("\n![truth and model rows of one world per policy; each label: the frame and the key that led to "
                    "it](play_examples.png)\n")
     text = (f"# Interactive play evaluation: {res['model']}\n\n"
-            "Command: `kinema eval play` (kinema.interactive.evaluate: module docstring). Evaluation worlds never "
+            f"Command: `{command or 'kinema eval play'}` (kinema.interactive.evaluate: module docstring). Evaluation "
+            "worlds never "
             "trained on; the model starts from the ground-truth first view and follows the same keys as the "
             "renderer.\n\n```\n" + "\n".join(format_report(res)) + "\n```\n\n" + images)
     path = out / "report.md"
