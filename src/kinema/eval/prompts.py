@@ -15,7 +15,9 @@ centroid track the direction. What the prompt asked comes from kinema.prompts.pa
 does not fix (the colours of "two balls collide", the direction of a collision) is not scored for it.
 
 Calibration: `world_generator()` renders the world clip each prompt describes (kinema.prompts.find_clip); the parser
-scores it >= 95% on every attribute (tests/test_eval_prompts.py), and a blank clip ~0.
+scores it >= 95% on every attribute (tests/test_eval_prompts.py; `kinema eval prompts --ground-truth`), a blank clip
+0 and a wrong-colour clip 0 on colour. `--ground-truth --through-vae DIR` scores those clips after a VAE round trip:
+the most a model decoding through that VAE can score (decoders blur small shapes, so kind is the first to drop).
 """
 
 from __future__ import annotations
