@@ -283,6 +283,9 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from kinema.cli.eval import _finish
     from kinema.interactive.evaluate import evaluate_play, format_report, write_play_report
 
     policies = tuple(p.strip() for p in args.policies.split(",") if p.strip())
@@ -290,16 +293,11 @@ def run_eval(args: argparse.Namespace) -> int:
     res = evaluate_play(_load(args.model), n=args.n, frames=args.frames, policies=policies, steps=args.steps,
                         ctx_noise=args.ctx_noise, seed=args.seed, idm_worlds=args.idm_worlds, examples=examples)
     print("\n".join(format_report(res)))
-    if args.out:
-        command = (f"kinema eval play --model {args.model} -n {args.n} --frames {args.frames} --policies "
-                   f"{','.join(policies)} --idm-worlds {args.idm_worlds} --seed {args.seed}"
-                   + (f" --steps {args.steps}" if args.steps is not None else "")
-                   + (f" --ctx-noise {args.ctx_noise}" if args.ctx_noise is not None else "") + f" --out {args.out}")
-        path = write_play_report(res, args.out, examples, command=command)
-        (Path(args.out) / "results.json").write_text(json.dumps(res, indent=1), encoding="utf-8")
-        print(f"wrote {path} and results.json")
-    if args.json:
-        print(json.dumps(res))
+    command = (f"kinema eval play --model {args.model} -n {args.n} --frames {args.frames} --policies "
+               f"{','.join(policies)} --idm-worlds {args.idm_worlds} --seed {args.seed}"
+               + (f" --steps {args.steps}" if args.steps is not None else "")
+               + (f" --ctx-noise {args.ctx_noise}" if args.ctx_noise is not None else "") + f" --out {args.out}")
+    _finish(args, res, examples, partial(write_play_report, command=command))  # results.json, report, --json
     return 0
 
 
