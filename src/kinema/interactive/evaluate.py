@@ -334,9 +334,8 @@ def write_play_report(res: dict[str, Any], out_dir, examples: list | None = None
                    "it](play_examples.png)\n")
     text = (f"# Interactive play evaluation: {res['model']}\n\n"
             f"Command: `{command or 'kinema eval play'}` (kinema.interactive.evaluate: module docstring). Evaluation "
-            "worlds never "
-            "trained on; the model starts from the ground-truth first view and follows the same keys as the "
-            "renderer.\n\n```\n" + "\n".join(format_report(res)) + "\n```\n\n" + images)
+            "worlds never trained on; the model starts from the ground-truth first view and follows the same keys as "
+            "the renderer.\n\n```\n" + "\n".join(format_report(res)) + "\n```\n\n" + images)
     path = out / "report.md"
     path.write_text(text, encoding="utf-8")
     return path
