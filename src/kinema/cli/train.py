@@ -71,6 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="dit only: share of each batch trained as a shortcut model (step-size input, self-consistency "
                         "targets; Frans et al. 2024) so that 2-4 sampling steps keep quality; 0 = plain flow matching; "
                         "0.25 is the paper's share")
+    p.add_argument("--fg-weight", type=float, default=0.0, metavar="W",
+                   help="dit only: extra loss weight on latent positions covered by objects (pixels away from the "
+                        "clip's dominant colour): weight 1 + W there, 1 elsewhere; 0 = plain MSE")
     p.add_argument("--init-from", default=None, metavar="DIR",
                    help="start from the weights of an exported model or a run of the same kind (a warm start, not "
                         "a resume: new optimizer and schedule)")
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         if not 0 <= args.shortcut < 1:
             raise ValueError(f"--shortcut must be in [0, 1), got {args.shortcut}")
         flow = FlowConfig(**({"mode_probs": tuple(args.mode_probs)} if args.mode_probs else {}),
-                          shortcut_frac=args.shortcut)
+                          shortcut_frac=args.shortcut, fg_weight=args.fg_weight)
         trainer = build_dit_run(args.preset or "tiny", args.vae, data_cfg, train_cfg, resume=args.resume, flow=flow,
                                 init_from=args.init_from)
     trainer.fit()

@@ -46,6 +46,7 @@ class FlowConfig:
     mode_probs: tuple[float, ...] = (0.4, 0.2, 0.15, 0.1, 0.15)  # over MODES
     max_context: int = 2  # latent frames kept clean by the extension modes
     shortcut_frac: float = 0.0  # share of each batch trained on shortcut self-consistency (needs a step_embed DiT)
+    fg_weight: float = 0.0  # extra loss weight where objects are (foreground_mask): w = 1 + fg_weight there
 
     def __post_init__(self) -> None:
         self.mode_probs = tuple(float(p) for p in self.mode_probs)
@@ -55,6 +56,8 @@ class FlowConfig:
             raise ValueError(f"text_dropout must be in [0, 1], got {self.text_dropout}")
         if not 0 <= self.shortcut_frac < 1:
             raise ValueError(f"shortcut_frac must be in [0, 1), got {self.shortcut_frac}")
+        if not self.fg_weight >= 0:
+            raise ValueError(f"fg_weight must be >= 0, got {self.fg_weight}")
 
 
 def context_mask(mode: str, frames: int, n_context: int) -> torch.Tensor:
@@ -261,15 +264,44 @@ class DiTObjective:
             target[idx] = shortcut_target(model, x_t[idx], t_frames[idx], _take(cond, idx), step[idx], mask[idx])
         v = model(x_t, t_frames, cond).float()  # (B, C, T, H, W)
         w = (1 - mask)[:, None, :, None, None].expand_as(v)  # (B, C, T, H, W): no loss on context frames
+        fg = None
+        if self.flow.fg_weight > 0:
+            fg = foreground_mask(batch["video"], T, H, W)  # (B, T, H, W)
+            w = w * (1 + self.flow.fg_weight * fg[:, None])  # (B, C, T, H, W)
         err = (v - target).square() * w  # (B, C, T, H, W)
-        # mean per sample, then over samples: equal shards on any number of processes average to the global loss
+        # weighted mean per sample, then over samples: equal shards on any number of processes average to the global
+        # loss
         per_sample = err.flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1.0)  # (B,)
         loss = per_sample.mean()
         metrics = {"t_mean": float(t.mean()), "context_frac": float(mask.mean())}
+        if fg is not None:
+            metrics["fg_frac"] = float(fg.mean())
         if step is not None:  # loss = the flow-matching samples' part + the shortcut samples' part
             metrics["sc_share"] = float(is_sc.float().mean())
             metrics["loss_sc_part"] = float((per_sample.detach() * is_sc).sum() / B)
         return loss, metrics, B * tokens
+
+
+def foreground_mask(video: torch.Tensor, T: int, H: int, W: int, threshold: float = 0.2) -> torch.Tensor:
+    """Where the objects of each clip are, on its latent grid: 1 where any pixel that a latent position covers is
+    further than `threshold` (in [-1, 1] units; 0.2 = 25 of 255 levels) from the clip's dominant colour (the median
+    over all its pixels, i.e. the background of the physics and scenes worlds), else 0.
+
+    video (B, 3, F, Hp, Wp) in [-1, 1] -> float (B, T, H, W). Time follows the causal VAE: latent frame 0 covers video
+    frame 0, latent frame k >= 1 covers frames (k - 1) * td + 1 .. k * td, td = (F - 1) / (T - 1).
+    An object is a few percent of the pixels, so an MSE over the whole frame learns the background first and lets
+    small objects fade (the vanishing balls of kinema-physics v0.4); weighting these positions up counters that.
+    """
+    B, _, F, Hp, Wp = video.shape
+    if Hp % H or Wp % W or (T > 1 and (F - 1) % (T - 1)) or (T == 1 and F != 1):
+        raise ValueError(f"video of {F}x{Hp}x{Wp} does not map onto a latent grid of {T}x{H}x{W}")
+    bg = video.flatten(2).median(dim=2).values  # (B, 3)
+    far = (video - bg[:, :, None, None, None]).abs().amax(1) > threshold  # (B, F, Hp, Wp)
+    if T > 1:
+        td = (F - 1) // (T - 1)
+        far = torch.cat([far[:, :1], far[:, 1:].reshape(B, T - 1, td, Hp, Wp).amax(2)], 1)  # (B, T, Hp, Wp)
+    pooled = torch.nn.functional.max_pool2d(far.float().flatten(0, 1)[:, None], (Hp // H, Wp // W))  # (B*T, 1, H, W)
+    return pooled.reshape(B, T, H, W)
 
 
 def _take(cond, idx: torch.Tensor):
