@@ -63,14 +63,14 @@ def _start(size: int = 16) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fuse", [True, False])
-def test_cached_rollout_equals_uncached_full_forward(tiny, fuse):
+@pytest.mark.parametrize("fuse,guidance", [(True, 1.0), (False, 1.0), (True, 2.5), (False, 2.5)])
+def test_cached_rollout_equals_uncached_full_forward(tiny, fuse, guidance):
     keys = list("WWADQE.SW")  # 9 frames after the start: the window of 3 slides 7 times
-    s = Session(tiny, "a garden", seed=3, steps=2, fuse=fuse, keep_latents=True)
+    s = Session(tiny, "a garden", seed=3, steps=2, fuse=fuse, keep_latents=True, action_guidance=guidance)
     s.start_from_image(_start())
     for k in keys:
         s.step(k)
-    ref = reference_rollout(tiny, s.latents[0], keys, "a garden", seed=3, steps=2)
+    ref = reference_rollout(tiny, s.latents[0], keys, "a garden", seed=3, steps=2, action_guidance=guidance)
     for got, want in zip(s.latents, ref):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     layer = s.cache.layers[0]
@@ -78,7 +78,7 @@ def test_cached_rollout_equals_uncached_full_forward(tiny, fuse):
     # the oracle can fail: the same weights with a window past the rollout see older frames and diverge after 3
     wide = replace(tiny, dit=PlayDiT(tiny.dit.cfg, 100))
     wide.dit.load_state_dict(tiny.dit.state_dict())
-    wide_ref = reference_rollout(wide, s.latents[0], keys, "a garden", seed=3, steps=2)
+    wide_ref = reference_rollout(wide, s.latents[0], keys, "a garden", seed=3, steps=2, action_guidance=guidance)
     torch.testing.assert_close(wide_ref[2], ref[2], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(wide_ref[-1], ref[-1], atol=1e-3)
 
@@ -97,6 +97,22 @@ def test_actions_change_the_output_and_play_is_deterministic(tiny):
             if a < b:
                 assert not torch.allclose(outs[a], outs[b]), (a, b)
     assert action_ids("W A .").tolist() == [START, 0, 2, 6]
+
+
+def test_action_guidance_extrapolates_from_the_null_action(tiny):
+    """g = 0 plays the null action, g = 1 the action, and g = 2 goes past it by as much again (Euler with one step
+    is linear in the velocity, so the frame latents are exactly affine in g)."""
+    def next_latent(g: float) -> torch.Tensor:
+        s = Session(tiny, "a garden", seed=5, steps=1, keep_latents=True, action_guidance=g)
+        s.start_from_image(_start())
+        s.step("A")
+        return s.latents[-1]
+
+    z0, z1, z2 = next_latent(0.0), next_latent(1.0), next_latent(2.0)
+    assert not torch.allclose(z0, z1)
+    torch.testing.assert_close(z2, 2 * z1 - z0, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="action_guidance"):
+        Session(tiny, action_guidance=-1)
 
 
 def test_window_cache_and_inputs_are_checked(tiny):
@@ -220,6 +236,49 @@ def test_warm_start_from_a_play_model_or_run(tiny_dirs, tmp_path):
                  str(tiny_dirs / "model"), "--out", str(warm)]) == 0
     conf, model_conf = (json.loads((d / "config.json").read_text()) for d in (warm, tiny_dirs / "model"))
     assert conf["init_from"] == str((tiny_dirs / "model").resolve()) and conf["vae"] == model_conf["vae"]
+
+
+def test_action_dropout_trains_the_null_action_and_old_models_still_load(tiny_dirs, tmp_path, monkeypatch):
+    """--action-dropout replaces noisy frames' actions by NULL_ACTION; a model made before NULL_ACTION existed (8
+    action embeddings) warm-starts a new run with the null row as the mean of the others, resumes as it was, and
+    plays only without action guidance."""
+    from kinema.interactive import model as M
+
+    common = ["--vae", str(tiny_dirs / "vae"), "--preset", "tiny", "--frames", "5", "--window", "3", "--size",
+              "16x16", "--batch-size", "2", "--log-every", "1", "--precision", "fp32"]
+    old_tiny = replace(M.PRESETS["tiny"], num_actions=M.NUM_ACTIONS)
+    monkeypatch.setitem(M.PRESETS, "tiny", old_tiny)  # a run from before NULL_ACTION
+    assert main(["play", "train", *common, "--steps", "1", "--out", str(tmp_path / "old")]) == 0
+    assert main(["play", "export", str(tmp_path / "old"), "-o", str(tmp_path / "old-model")]) == 0
+    monkeypatch.undo()
+    old = load_play(tmp_path / "old-model")
+    assert not old.dit.has_null_action and old.cfg.action_guidance == 1.0
+    rollout(Session(old, seed=0), ["W"], np.zeros((16, 16, 3), np.uint8))  # plays as before
+    with pytest.raises(ValueError, match="action guidance needs a model trained with a null action"):
+        Session(old, action_guidance=2.0)
+    assert main(["play", "train", *common, "--steps", "2", "--out", str(tmp_path / "old"), "--resume"]) == 0
+    assert json.loads((tmp_path / "old" / "config.json").read_text())["model"]["num_actions"] == M.NUM_ACTIONS
+
+    new = tmp_path / "new"
+    assert main(["play", "train", *common, "--steps", "2", "--action-dropout", "0.5", "--action-guidance", "1.5",
+                 "--init-from", str(tmp_path / "old-model"), "--out", str(new)]) == 0
+    rows = load_play(new).dit.action_embed.weight.detach()
+    old_rows = old.dit.action_embed.weight.detach().float()
+    assert rows.shape[0] == M.NUM_ACTIONS + 1
+    metrics = [json.loads(line) for line in (new / "metrics.jsonl").read_text().splitlines()]
+    assert all(0 < m["null_action_frac"] < 1 for m in metrics)
+    conf = json.loads((new / "config.json").read_text())["play"]
+    assert (conf["action_dropout"], conf["action_guidance"]) == (0.5, 1.5)
+    from kinema.interactive.recipe import build_play_run
+    from kinema.train import TrainConfig
+
+    fresh = build_play_run("tiny", tiny_dirs / "vae", PlayDataConfig(size="16x16", frames=5),
+                           TrainConfig(steps=1, batch_size=2, out_dir=str(tmp_path / "fresh")),
+                           play_cfg=PlayConfig(window=3), init_from=tmp_path / "old-model")
+    torch.testing.assert_close(fresh.model.action_embed.weight.detach()[-1], old_rows.mean(0))  # the mean row
+    assert Session(load_play(new)).action_guidance == 1.5
+    with pytest.raises(ValueError, match="action_dropout"):
+        PlayConfig(action_dropout=1.5)
 
 
 @pytest.mark.parametrize("compare", [False, True])

@@ -45,6 +45,10 @@ def add_play_model_flags(p: argparse.ArgumentParser, *, default: str | None = "t
         p.add_argument("--ctx-noise", type=float, default=None, metavar="T",
                        help="noise level of committed frames in the cache (default: the model's; within its trained "
                             "range)")
+    p.add_argument("--action-guidance", type=float, default=None, metavar="G",
+                   help="classifier-free guidance on the action: v_null + G (v_action - v_null); 1 = off (default: "
+                        "the model's; > 1 needs a model trained with --action-dropout and runs two branches per "
+                        "forward)")
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -104,6 +108,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--ctx-noise", type=float, default=0.05, metavar="T",
                    help="play: the noise level committed frames get before they enter the cache (saved with the "
                         "model; at most --ctx-noise-max)")
+    t.add_argument("--action-dropout", type=float, default=0.0, metavar="P",
+                   help="training: each noisy frame's action is replaced by the null action with probability P, so "
+                        "that play can guide on the action (--action-guidance); 0 = off")
+    t.add_argument("--action-guidance", type=float, default=1.0, metavar="G",
+                   help="play: the action guidance saved with the model (needs --action-dropout > 0 when not 1)")
     t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "
                    "(the rest: random runs of keys)")
     t.add_argument("--init-from", default=None, metavar="DIR",
@@ -194,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
     world = make_world(scenario, args.seed)
     fps, (w, h) = model.cfg.fps, args.size or model.size
     prompt = args.prompt or scene_caption(world, fps)["en"]["detailed"]
-    session = Session(model, prompt, seed=args.seed, steps=args.steps, ctx_noise=args.ctx_noise)
+    session = Session(model, prompt, seed=args.seed, steps=args.steps, ctx_noise=args.ctx_noise,
+                      action_guidance=args.action_guidance)
     first = world.view(world.start_pose(), w, h) if start == "world" else None
 
     if args.live:
@@ -243,7 +253,8 @@ def run_train(args: argparse.Namespace) -> int:
                           num_videos=args.num_videos)
     trainer = build_play_run(args.preset, args.vae, data, train_config(args, args.out),
                              play_cfg=PlayConfig(window=args.window, fps=args.fps, ctx_noise=args.ctx_noise,
-                                               ctx_noise_max=args.ctx_noise_max), resume=args.resume,
+                                               ctx_noise_max=args.ctx_noise_max, action_dropout=args.action_dropout,
+                                               action_guidance=args.action_guidance), resume=args.resume,
                              init_from=args.init_from)
     trainer.fit()
     print(f"run directory: {args.out} (export with: kinema play export {args.out} -o kinema-explore)")
@@ -275,7 +286,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
     model = _load(args.model) if args.model else None
     res = bench_play(model, sizes=args.sizes, steps=args.steps, frames=args.frames, fuse=not args.no_fuse,
-                     dit_bf16=args.dit_bf16)
+                     dit_bf16=args.dit_bf16, action_guidance=args.action_guidance)
     print("\n".join(format_bench(res)))
     if args.json:
         print(json.dumps(res))
@@ -291,12 +302,15 @@ def run_eval(args: argparse.Namespace) -> int:
     policies = tuple(p.strip() for p in args.policies.split(",") if p.strip())
     examples: list = []
     res = evaluate_play(_load(args.model), n=args.n, frames=args.frames, policies=policies, steps=args.steps,
-                        ctx_noise=args.ctx_noise, seed=args.seed, idm_worlds=args.idm_worlds, examples=examples)
+                        ctx_noise=args.ctx_noise, action_guidance=args.action_guidance, seed=args.seed,
+                        idm_worlds=args.idm_worlds, examples=examples)
     print("\n".join(format_report(res)))
     command = (f"kinema eval play --model {args.model} -n {args.n} --frames {args.frames} --policies "
                f"{','.join(policies)} --idm-worlds {args.idm_worlds} --seed {args.seed}"
                + (f" --steps {args.steps}" if args.steps is not None else "")
-               + (f" --ctx-noise {args.ctx_noise}" if args.ctx_noise is not None else "") + f" --out {args.out}")
+               + (f" --ctx-noise {args.ctx_noise}" if args.ctx_noise is not None else "")
+               + (f" --action-guidance {args.action_guidance}" if args.action_guidance is not None else "")
+               + f" --out {args.out}")
     _finish(args, res, examples, partial(write_play_report, command=command))  # results.json, report, --json
     return 0
 

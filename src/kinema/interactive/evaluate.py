@@ -147,8 +147,9 @@ def _mean(values: list[float]) -> float | None:
 
 
 def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, ...] = POLICIES,
-                  steps: int | None = None, ctx_noise: float | None = None, seed: int = 0,
-                  idm_worlds: int = 30, examples: list | None = None, progress: bool = True) -> dict[str, Any]:
+                  steps: int | None = None, ctx_noise: float | None = None, action_guidance: float | None = None,
+                  seed: int = 0, idm_worlds: int = 30, examples: list | None = None,
+                  progress: bool = True) -> dict[str, Any]:
     """Run the evaluation (module docstring) on a PlayModel; returns one JSON-serialisable dict. With `examples` (a
     list), the first world of each policy is appended to it as {"policy", "scenario", "keys", "gt", "model"} (uint8
     (T, H, W, 3) frames) for write_play_report's contact sheet."""
@@ -166,7 +167,9 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
     horizons = [k for k in HORIZONS if k < frames]
     steps = steps or model.cfg.steps
     ctx_noise = model.cfg.ctx_noise if ctx_noise is None else ctx_noise
-    result: dict[str, Any] = {"model": model.name, "steps": steps, "ctx_noise": ctx_noise, "n": n, "frames": frames,
+    guide = model.cfg.action_guidance if action_guidance is None else action_guidance
+    play = {"steps": steps, "ctx_noise": ctx_noise, "action_guidance": guide}  # every Session's settings
+    result: dict[str, Any] = {"model": model.name, **play, "n": n, "frames": frames,
                               "size": f"{w}x{h}", "fps": fps, "horizons": horizons, "device": cpu_name(),
                               "policies": {}}
     t_gen, n_gen = 0.0, 0
@@ -187,8 +190,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             keys = action_sequence(policy, world, frames - 1, fps, rng)
             gt = walk(world, keys, w, h, fps)  # (T, H, W, 3)
             t0 = time.perf_counter()
-            gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed + i, steps=steps,
-                                  ctx_noise=ctx_noise), keys, gt[0], on_frame=bar.update)
+            gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed + i, **play), keys,
+                          gt[0], on_frame=bar.update)
             t_gen, n_gen = t_gen + time.perf_counter() - t0, n_gen + frames
             if examples is not None and i == 0:
                 examples.append({"policy": policy, "scenario": scenario, "keys": keys, "gt": gt, "model": gen})
@@ -225,7 +228,7 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             "stability": {"sharpness_ratio_early": _mean(sharp_early), "sharpness_ratio_late": _mean(sharp_late),
                           "motion_ratio_early": _mean(motion_early), "motion_ratio_late": _mean(motion_late)},
         }
-    result["loop_closure"] = _loop_closure(model, steps, ctx_noise, seed, turns, bar.update)
+    result["loop_closure"] = _loop_closure(model, play, seed, turns, bar.update)
     bar.close()
     result["ms_per_frame"] = 1e3 * t_gen / max(n_gen, 1)
     result["idm_validation"] = validate_idm(n=idm_worlds, size=(w, h), fps=fps) if idm_worlds > 0 else None
@@ -241,7 +244,7 @@ def _vae_recon(model, frames: np.ndarray) -> np.ndarray:
     return ((y[:, :, 0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def _loop_closure(model, steps: int, ctx_noise: float, seed: int, turns: int, on_frame) -> dict[str, Any]:
+def _loop_closure(model, play: dict[str, Any], seed: int, turns: int, on_frame) -> dict[str, Any]:
     """Turn left all the way round in an evaluation world: last frame vs first (the model's and the truth's)."""
     from kinema.interactive.session import Session, rollout
     from kinema.train.data import EVAL_SEED_START
@@ -253,8 +256,7 @@ def _loop_closure(model, steps: int, ctx_noise: float, seed: int, turns: int, on
         world_seed = EVAL_SEED_START + 900 + SCENARIOS.index(scenario)
         world = make_world(scenario, world_seed)
         gt = walk(world, ["A"] * turns, w, h, fps)
-        gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed, steps=steps,
-                              ctx_noise=ctx_noise),
+        gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed, **play),
                       ["A"] * turns, gt[0], on_frame=on_frame)
         half = turns // 2
         out.append((psnr(gen[-1], gen[0]), psnr(gt[-1], gt[0]), psnr(gen[-1], gt[-1]), psnr(gen[half], gt[half])))
@@ -265,9 +267,9 @@ def _loop_closure(model, steps: int, ctx_noise: float, seed: int, turns: int, on
 
 def format_report(res: dict[str, Any]) -> list[str]:
     """Human-readable lines of an evaluate_play result."""
-    lines = [f"play eval: {res['model']}, {res['steps']} step(s)/frame, context noise {res['ctx_noise']}, {res['n']} "
-             f"worlds x {res['frames']} frames per policy, {res['size']}, {res['ms_per_frame']:.1f} ms/frame, "
-             f"{res['device']}"]
+    lines = [f"play eval: {res['model']}, {res['steps']} step(s)/frame, context noise {res['ctx_noise']}, action "
+             f"guidance {res.get('action_guidance', 1.0)}, {res['n']} worlds x {res['frames']} frames per policy, "
+             f"{res['size']}, {res['ms_per_frame']:.1f} ms/frame, {res['device']}"]
     for policy, r in res["policies"].items():
         lines.append(f"  {policy}: horizon  " + "  ".join(f"{k:>6s}" for k in r["psnr"]))
         for name, label in (("psnr", "PSNR dB"), ("base_psnr", "repeat-last PSNR"), ("vae_psnr", "VAE ceiling"),
@@ -315,8 +317,8 @@ def write_play_report(res: dict[str, Any], out_dir, examples: list | None = None
                      f"{100 * r['direction_accuracy']:.0f}%", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"{res['model']}, {res['steps']} step(s)/frame, context noise {res['ctx_noise']}, {res['n']} worlds "
-                 f"per policy, {res['device']}", fontsize=9)
+    fig.suptitle(f"{res['model']}, {res['steps']} step(s)/frame, context noise {res['ctx_noise']}, action guidance "
+                 f"{res.get('action_guidance', 1.0)}, {res['n']} worlds per policy, {res['device']}", fontsize=9)
     fig.savefig(out / "play_psnr.png")
     images = "![PSNR by horizon](play_psnr.png)\n"
     if examples:

@@ -15,7 +15,9 @@ kinema.models.dit.DiT does the work; this file adds only what interactive play n
 RoPE time positions stay absolute (t_start = frames seen so far): keys keep the rotation they were cached with, and
 only position differences (at most window - 1) reach q.k, as in training.
 - Actions: the explore world's 7 keys plus START (frame 0 has no action), one per latent frame (the VAE here has
-  time_down = 1, so one latent frame per video frame).
+  time_down = 1, so one latent frame per video frame), plus NULL_ACTION ("no action given"): trained with
+  PlayConfig.action_dropout, it lets play guide on the action (classifier-free guidance on the action instead of the
+  text). Models made before NULL_ACTION existed have NUM_ACTIONS embeddings and play without action guidance.
 The model knows nothing about noise: the session (session.py) adds noise, and the objective (recipe.py) trains it.
 """
 
@@ -37,6 +39,7 @@ from kinema.models.vae import VAEConfig
 KEYS = ("W", "S", "A", "D", "Q", "E", ".")  # kinema.worlds.explore.ACTIONS, one index each
 START = len(KEYS)  # the action of frame 0 (the start view: nothing was done yet)
 NUM_ACTIONS = len(KEYS) + 1
+NULL_ACTION = NUM_ACTIONS  # "no action given": the unconditional branch of action guidance
 
 
 def action_ids(keys: list[str] | str, *, start: bool = True) -> Tensor:
@@ -55,9 +58,9 @@ def action_ids(keys: list[str] | str, *, start: bool = True) -> Tensor:
 # 2 steps fit the 40 ms budget. CPU time, best of 5 x 10 frames on a busier machine: "S" 25 / 35 / 55,
 # "M" (dim 192, 3.6M params) 29 / 39 / 63 (1 step fits), a dim-128 model 22 / 30 / 46.
 PRESETS: dict[str, DiTConfig] = {
-    "tiny": DiTConfig(latent_channels=4, dim=32, depth=2, heads=2, causal_time=True, num_actions=NUM_ACTIONS),
-    "S": DiTConfig(latent_channels=8, dim=160, depth=4, heads=5, causal_time=True, num_actions=NUM_ACTIONS),
-    "M": DiTConfig(latent_channels=8, dim=192, depth=4, heads=6, causal_time=True, num_actions=NUM_ACTIONS),
+    "tiny": DiTConfig(latent_channels=4, dim=32, depth=2, heads=2, causal_time=True, num_actions=NUM_ACTIONS + 1),
+    "S": DiTConfig(latent_channels=8, dim=160, depth=4, heads=5, causal_time=True, num_actions=NUM_ACTIONS + 1),
+    "M": DiTConfig(latent_channels=8, dim=192, depth=4, heads=6, causal_time=True, num_actions=NUM_ACTIONS + 1),
 }
 
 # VAEs with time_down = 1 (one latent frame per video frame, decoded one at a time with decode_next).
@@ -90,6 +93,11 @@ class PlayConfig:
                     logit-normal almost never draws t near 1, where every play frame starts.
     text_dropout:   training: captions replaced by the null text (for guidance of the first frame).
     first_steps, first_guidance: the first frame, made from the prompt alone (no context), uses more steps and CFG.
+    action_dropout: training: each noisy frame's action is replaced by NULL_ACTION with this probability (context
+                    frames keep theirs), so that ...
+    action_guidance: ... play can extrapolate from "no action" towards the action: v = v_null + g (v_action - v_null)
+                    for the frame being made (g = 1: no guidance and one forward; g > 1: the two branches run as one
+                    batch-2 forward). Needs a model trained with action_dropout > 0.
     """
 
     window: int = 8
@@ -106,11 +114,13 @@ class PlayConfig:
     text_dropout: float = 0.1
     first_steps: int = 16
     first_guidance: float = 3.0
+    action_dropout: float = 0.0
+    action_guidance: float = 1.0
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.steps < 1 or self.first_steps < 1:
             raise ValueError("window, steps and first_steps must be >= 1")
-        for name in ("ctx_noise", "ctx_noise_max", "context_prob", "grid_prob", "text_dropout"):
+        for name in ("ctx_noise", "ctx_noise_max", "context_prob", "grid_prob", "text_dropout", "action_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.ctx_noise > self.ctx_noise_max:
@@ -118,6 +128,8 @@ class PlayConfig:
                              "play must not noise committed frames more than training noised context frames")
         if self.fps <= 0 or self.shift <= 0 or self.train_shift <= 0 or self.logit_std <= 0:
             raise ValueError("fps, shift, train_shift and logit_std must be > 0")
+        if not 0.0 <= self.action_guidance <= 20.0:
+            raise ValueError(f"action_guidance must be in [0, 20], got {self.action_guidance}")
 
     def grid_times(self) -> list[float]:
         """The times at which 1-, 2- and 4-step play evaluates the model (each schedule without its final 0)."""
@@ -199,13 +211,19 @@ class PlayDiT(DiT):
     """DiT with causal_time, one action per latent frame and a sliding attention window of `window` frames."""
 
     def __init__(self, cfg: DiTConfig, window: int):
-        if not cfg.causal_time or cfg.patch[0] != 1 or cfg.num_actions != NUM_ACTIONS:
-            raise ValueError(f"a PlayDiT needs causal_time=True, a time patch of 1 and num_actions={NUM_ACTIONS}, got "
-                             f"causal_time={cfg.causal_time}, patch={cfg.patch}, num_actions={cfg.num_actions}")
+        if not cfg.causal_time or cfg.patch[0] != 1 or cfg.num_actions not in (NUM_ACTIONS, NUM_ACTIONS + 1):
+            raise ValueError(f"a PlayDiT needs causal_time=True, a time patch of 1 and num_actions={NUM_ACTIONS + 1} "
+                             f"({NUM_ACTIONS} before NULL_ACTION), got causal_time={cfg.causal_time}, "
+                             f"patch={cfg.patch}, num_actions={cfg.num_actions}")
         if window < 1:
             raise ValueError(f"window must be >= 1 latent frame, got {window}")
         super().__init__(cfg)
         self.window = int(window)
+
+    @property
+    def has_null_action(self) -> bool:
+        """Whether it has a NULL_ACTION embedding (needed for action guidance)."""
+        return self.cfg.num_actions > NULL_ACTION
 
     def new_cache(self) -> WindowCache:
         return WindowCache(layers=[WindowKV() for _ in self.blocks])

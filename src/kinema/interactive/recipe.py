@@ -30,7 +30,7 @@ import torch
 from kinema.flow.path import interpolate, target_velocity
 from kinema.flow.timesteps import apply_shift, logit_normal
 from kinema.interactive.data import ExploreActionData, PlayDataConfig, walk
-from kinema.interactive.model import PRESETS, VAE_PRESETS, PlayConfig, build_play_dit
+from kinema.interactive.model import NULL_ACTION, NUM_ACTIONS, PRESETS, VAE_PRESETS, PlayConfig, build_play_dit
 from kinema.train.trainer import per_sample_generators
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -53,7 +53,7 @@ class PlayObjective:
         B, C, T, h, w = z.shape
         with torch.autocast(z.device.type, enabled=False):
             emb = self.text.encode(list(batch["caption"]))
-        eps, t, ctx, drop = [], [], [], []
+        eps, t, ctx, drop, no_act = [], [], [], [], []
         grid = torch.tensor(cfg.grid_times(), device=z.device)  # (G,)
         for g in per_sample_generators(batch["seed"], z.device):
             eps.append(torch.randn(z.shape[1:], generator=g, device=z.device))  # (C, T, h, w)
@@ -67,10 +67,15 @@ class PlayObjective:
             t.append(torch.where(is_ctx, t_ctx, t_noisy))
             ctx.append(is_ctx)
             drop.append(bool(torch.rand((), generator=g, device=z.device) < cfg.text_dropout))
+            if cfg.action_dropout > 0:  # drawn last, so runs without it keep their exact random streams
+                no_act.append((torch.rand(T, generator=g, device=z.device) < cfg.action_dropout) & ~is_ctx)
         eps, t = torch.stack(eps), torch.stack(t)  # (B, C, T, h, w), (B, T)
         mask = torch.stack(ctx).float()  # (B, T)
         x_t = interpolate(z, eps, t)  # (B, C, T, h, w)
-        cond = DiTCond(text=emb.tokens, text_mask=emb.mask, mask=mask, actions=batch["actions"].long(),
+        actions = batch["actions"].long()  # (B, T)
+        if no_act:
+            actions = torch.where(torch.stack(no_act), NULL_ACTION, actions)  # (B, T)
+        cond = DiTCond(text=emb.tokens, text_mask=emb.mask, mask=mask, actions=actions,
                        drop_text=torch.tensor(drop, device=z.device))
         v = model(x_t, t, cond).float()  # (B, C, T, h, w)
         wgt = (1 - mask)[:, None, :, None, None].expand_as(v)  # (B, C, T, h, w): loss on noisy frames only
@@ -78,6 +83,8 @@ class PlayObjective:
         loss = (err.flatten(1).sum(1) / wgt.flatten(1).sum(1).clamp_min(1.0)).mean()
         noisy = mask == 0
         metrics = {"context_frac": float(mask.mean()), "t_mean": float(t[noisy].mean())}
+        if no_act:
+            metrics["null_action_frac"] = float(torch.stack(no_act)[noisy].float().mean())
         patch = model_patch(model)
         return loss, metrics, B * T * (h // patch[1]) * (w // patch[2])
 
@@ -189,7 +196,7 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     exported play model or a play run) warm-starts from its DiT weights and keeps the latent statistics they learned
     (a new optimizer and schedule, unlike a resume)."""
     from kinema.models.text import load_text_encoder
-    from kinema.train.recipes import dit_weights, load_vae, restore_or_fit_latent_stats
+    from kinema.train.recipes import dit_weights, load_vae, read_config, restore_or_fit_latent_stats
     from kinema.train.trainer import Trainer
 
     if preset not in PRESETS:
@@ -209,10 +216,19 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     restore_or_fit_latent_stats(vae, data, train_cfg, resume=resume, init_from=init_from)
     cfg = replace(PRESETS[preset], latent_channels=vae.cfg.latent_channels,
                   grad_checkpointing=train_cfg.grad_checkpointing)
+    saved = Path(train_cfg.out_dir) / "config.json"
+    if resume and saved.exists():  # a run started before NULL_ACTION existed resumes with the embeddings it has
+        cfg = replace(cfg, num_actions=read_config(saved.parent)["model"]["num_actions"])
+    if play_cfg.action_dropout > 0 and cfg.num_actions <= NULL_ACTION:
+        raise ValueError(f"action dropout needs a NULL_ACTION embedding; this run has {cfg.num_actions} actions")
     with torch.random.fork_rng(devices=[]):  # initialisation from the run seed; the caller's RNG state is restored
         torch.manual_seed(train_cfg.seed)
         model = build_play_dit(cfg, play_cfg.window)
     if init_weights is not None:
+        rows = init_weights["action_embed.weight"]
+        if rows.shape[0] == NUM_ACTIONS and model.has_null_action:  # warm start from a model without NULL_ACTION:
+            init_weights = {**init_weights,  # the null action starts as the mean of the others ("any action")
+                            "action_embed.weight": torch.cat([rows, rows.float().mean(0, keepdim=True).to(rows)])}
         model.load_state_dict(init_weights)
     text = load_text_encoder(text_encoder)
     run_config = {"kind": "play", "preset": preset, "model": asdict(model.cfg), "play": asdict(play_cfg),

@@ -91,12 +91,19 @@ class Session:
     """State of one interactive rollout: KV cache, VAE decoder cache, generator, the frame waiting to be committed."""
 
     def __init__(self, model: PlayModel, prompt: str = "", *, seed: int = 0, steps: int | None = None,
-                 ctx_noise: float | None = None, shift: float | None = None, fuse: bool = True,
-                 dit_bf16: bool = False, vae_bf16: bool = True, keep_latents: bool = False) -> None:
+                 ctx_noise: float | None = None, shift: float | None = None, action_guidance: float | None = None,
+                 fuse: bool = True, dit_bf16: bool = False, vae_bf16: bool = True, keep_latents: bool = False) -> None:
         self.model, self.prompt = model, prompt
         self.steps = int(steps if steps is not None else model.cfg.steps)
         self.ctx_noise = float(ctx_noise if ctx_noise is not None else model.cfg.ctx_noise)
         self.shift = float(shift if shift is not None else model.cfg.shift)
+        g = float(action_guidance if action_guidance is not None else model.cfg.action_guidance)
+        if not 0.0 <= g <= 20.0:
+            raise ValueError(f"action_guidance must be in [0, 20], got {g}")
+        if g != 1.0 and not model.dit.has_null_action:
+            raise ValueError(f"action guidance needs a model trained with a null action (kinema play train "
+                             f"--action-dropout); {model.name} has none, so play it with action guidance 1")
+        self.action_guidance = g
         if not 1 <= self.steps <= 64:
             raise ValueError(f"steps must be in [1, 64], got {self.steps}")
         if not 0.0 <= self.ctx_noise <= model.cfg.ctx_noise_max:
@@ -126,6 +133,21 @@ class Session:
         t = t if isinstance(t, Tensor) else torch.tensor([t])  # (B, T)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dit_bf16 and x.device.type == "cpu"):
             return self.model.dit(x, t, cond, cache).float()  # (B, C, T, h, w)
+
+    def _velocity(self, x: Tensor, t: list[float], actions: list[int], mask: list[float], cache=None) -> Tensor:
+        """The velocity (1, C, T, h, w) of frames x (1, C, T, h, w), one time, action and mask entry per frame.
+        With action guidance, the noisy frames (mask 0) are also run with NULL_ACTION, in the same forward as batch
+        row 1 (context frames keep their actions in both rows, so both rows of the cache hold the same past), and
+        v = v_null + g (v_action - v_null)."""
+        if self.action_guidance == 1.0:
+            return self._dit(x, t, self._cond(actions, mask), cache)
+        from kinema.interactive.model import NULL_ACTION
+
+        null = [a if m else NULL_ACTION for a, m in zip(actions, mask)]
+        cond = DiTCond(text=self.text.expand(2, -1, -1), text_mask=self.text_mask.expand(2, -1),
+                       mask=torch.tensor([mask, mask]), actions=torch.tensor([actions, null], dtype=torch.long))
+        v = self._dit(x.expand(2, -1, -1, -1, -1), torch.tensor([t, t]), cond, cache)  # (2, C, T, h, w)
+        return v[1:] + self.action_guidance * (v[:1] - v[1:])
 
     def _renoise(self, z: Tensor) -> Tensor:
         """The committed frame as the cache sees it: (1 - tau) z + tau eps (noise augmentation)."""
@@ -202,17 +224,17 @@ class Session:
         ts, tau, cache = self.times, self.ctx_noise, self.cache
         if self.fuse:  # commit the previous frame and take the first step of this one in one forward
             cache.write, cache.keep = True, 1
-            v = self._dit(torch.cat([ctx, x], dim=2), [tau, ts[0]], self._cond([a_prev, a], [1.0, 0.0]), cache)
+            v = self._velocity(torch.cat([ctx, x], dim=2), [tau, ts[0]], [a_prev, a], [1.0, 0.0], cache)
             cache.write, cache.keep = False, None
             v = v[:, :, 1:]  # (1, C, 1, h, w)
         else:
             cache.write = True
-            self._dit(ctx, [tau], self._cond([a_prev], [1.0]), cache)
+            self._velocity(ctx, [tau], [a_prev], [1.0], cache)
             cache.write = False
-            v = self._dit(x, [ts[0]], self._cond([a], [0.0]), cache)
+            v = self._velocity(x, [ts[0]], [a], [0.0], cache)
         x = x + (ts[1] - ts[0]) * v
         for t, t_next in zip(ts[1:-1], ts[2:]):
-            x = x + (t_next - t) * self._dit(x, [t], self._cond([a], [0.0]), cache)
+            x = x + (t_next - t) * self._velocity(x, [t], [a], [0.0], cache)
         self.timing["dit_s"] = time.perf_counter() - t0
         return self._finish(x, a)
 
@@ -237,11 +259,12 @@ def rollout(session: Session, keys: list[str], start: np.ndarray | None = None, 
 
 @torch.no_grad()
 def reference_rollout(model: PlayModel, z0: Tensor, keys: list[str], prompt: str = "", *, seed: int = 0,
-                      steps: int | None = None, ctx_noise: float | None = None, shift: float | None = None
-                      ) -> list[Tensor]:
+                      steps: int | None = None, ctx_noise: float | None = None, shift: float | None = None,
+                      action_guidance: float | None = None) -> list[Tensor]:
     """The latents a Session makes from frame-0 latent z0 (1, C, 1, h, w), computed without any cache: every model
     call is one full forward over all frames so far (quadratic; the test oracle for the KV cache and the window)."""
-    s = Session(model, prompt, seed=seed, steps=steps, ctx_noise=ctx_noise, shift=shift, fuse=False)
+    s = Session(model, prompt, seed=seed, steps=steps, ctx_noise=ctx_noise, shift=shift,
+                action_guidance=action_guidance, fuse=False)
     seq, times, acts, out = [], [], [], [z0]
     z, a_prev = z0, START
     for key in keys:
@@ -252,7 +275,7 @@ def reference_rollout(model: PlayModel, z0: Tensor, keys: list[str], prompt: str
         x = torch.randn(z.shape, generator=s.generator)  # (1, C, 1, h, w)
         mask = [1.0] * len(seq) + [0.0]
         for t, t_next in zip(s.times[:-1], s.times[1:]):
-            full = s._dit(torch.cat(seq + [x], dim=2), times + [t], s._cond(acts + [a], mask))  # (1, C, n + 1, h, w)
+            full = s._velocity(torch.cat(seq + [x], dim=2), times + [t], acts + [a], mask)  # (1, C, n + 1, h, w)
             x = x + (t_next - t) * full[:, :, -1:]
         z, a_prev = x, a
         out.append(z)
