@@ -269,7 +269,7 @@ def test_action_dropout_trains_the_null_action_and_old_models_still_load(tiny_di
     assert all(0 < m["null_action_frac"] < 1 for m in metrics)
     conf = json.loads((new / "config.json").read_text())["play"]
     assert (conf["action_dropout"], conf["action_guidance"]) == (0.5, 1.5)
-    from kinema.interactive.recipe import build_play_run
+    from kinema.interactive.recipe import build_play_run, export_play
     from kinema.train import TrainConfig
 
     fresh = build_play_run("tiny", tiny_dirs / "vae", PlayDataConfig(size="16x16", frames=5),
@@ -277,6 +277,12 @@ def test_action_dropout_trains_the_null_action_and_old_models_still_load(tiny_di
                            play_cfg=PlayConfig(window=3), init_from=tmp_path / "old-model")
     torch.testing.assert_close(fresh.model.action_embed.weight.detach()[-1], old_rows.mean(0))  # the mean row
     assert Session(load_play(new)).action_guidance == 1.5
+    assert main(["play", "export", str(new), "-o", str(tmp_path / "g3"), "--action-guidance", "3"]) == 0
+    shipped = json.loads((tmp_path / "g3" / "config.json").read_text())
+    assert (shipped["play"]["action_guidance"], shipped["play_trained"]["action_guidance"]) == (3.0, 1.5)
+    assert Session(load_play(tmp_path / "g3")).action_guidance == 3.0
+    with pytest.raises(ValueError, match="without a null action"):
+        export_play(tmp_path / "old", tmp_path / "bad", play={"action_guidance": 2.0})
     with pytest.raises(ValueError, match="action_dropout"):
         PlayConfig(action_dropout=1.5)
 

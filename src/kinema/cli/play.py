@@ -129,6 +129,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("run_dir", help="the play run directory")
     e.add_argument("-o", "--out", required=True, help="model directory to write (e.g. kinema-explore)")
     e.add_argument("--name", default=None, help="model name recorded in config.json (default: the folder's name)")
+    e.add_argument("--action-guidance", type=float, default=None, metavar="G",
+                   help="ship this action guidance as the model's play default instead of the run's (e.g. the value "
+                        "kinema eval play chose)")
     e.set_defaults(run=run_export)
 
     b = psub.add_parser("bench", help="frames per second and latency per frame (batch 1)")
@@ -276,7 +279,8 @@ def run_vae(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from kinema.interactive.recipe import export_play
 
-    out, size = export_play(args.run_dir, args.out, name=args.name)
+    play = {"action_guidance": args.action_guidance} if args.action_guidance is not None else None
+    out, size = export_play(args.run_dir, args.out, name=args.name, play=play)
     print(f"wrote {out} ({size / 2 ** 20:.1f} MiB)")
     return 0
 

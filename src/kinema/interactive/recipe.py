@@ -245,9 +245,11 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
 
 
 def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = None,
-                dtype: torch.dtype = torch.bfloat16) -> tuple[Path, int]:
+                dtype: torch.dtype = torch.bfloat16, play: dict[str, Any] | None = None) -> tuple[Path, int]:
     """Bundle a play run and its VAE into a model directory (config.json, dit.safetensors, vae.safetensors, and
-    training/: the runs' configs, metrics, loss curves, commands and logs). Returns (directory, total bytes)."""
+    training/: the runs' configs, metrics, loss curves, commands and logs). Returns (directory, total bytes).
+    play: PlayConfig fields to ship other than the run's play defaults (e.g. the action guidance an evaluation chose;
+    config.json keeps the run's under "play_trained")."""
     from kinema import __version__
     from kinema.train.checkpoint import write_json, write_safetensors
     from kinema.train.export import copy_training_record, exportable_run
@@ -255,6 +257,10 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
 
     run = Path(run_dir)
     conf, step = exportable_run(run, "play", "a play")
+    play_cfg = PlayConfig(**{**conf["play"], **(play or {})})  # validated like any PlayConfig
+    if play_cfg.action_guidance != 1.0 and conf["model"]["num_actions"] <= NULL_ACTION:
+        raise ValueError(f"{run} was trained without a null action: it cannot ship action guidance "
+                         f"{play_cfg.action_guidance}")
     vae_conf = read_config(conf["vae_source"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -265,8 +271,8 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
     write_safetensors(out / "dit.safetensors", cast(run_weights(run)), {"step": str(step)})
     write_safetensors(out / "vae.safetensors", cast(run_weights(conf["vae_source"])), {})
     model = {"kind": "play-model", "name": name or out.name, "kinema_version": __version__, "dit": conf["model"],
-             "play": conf["play"], "vae": conf["vae"], "text_encoder": conf["text_encoder"], "data": conf["data"],
-             "train": conf["train"], "dit_step": step,
+             "play": asdict(play_cfg), **({"play_trained": conf["play"]} if play else {}), "vae": conf["vae"],
+             "text_encoder": conf["text_encoder"], "data": conf["data"], "train": conf["train"], "dit_step": step,
              "vae_train": {"preset": vae_conf.get("preset"), "data": vae_conf.get("data"),
                            "train": vae_conf.get("train")},
              "dtype": str(dtype).removeprefix("torch.")}
