@@ -40,6 +40,7 @@ KEYS = ("W", "S", "A", "D", "Q", "E", ".")  # kinema.worlds.explore.ACTIONS, one
 START = len(KEYS)  # the action of frame 0 (the start view: nothing was done yet)
 NUM_ACTIONS = len(KEYS) + 1
 NULL_ACTION = NUM_ACTIONS  # "no action given": the unconditional branch of action guidance
+ACTION_GUIDANCE_MAX = 20.0  # action guidance is checked against [0, this] (PlayConfig and Session)
 
 
 def action_ids(keys: list[str] | str, *, start: bool = True) -> Tensor:
@@ -128,14 +129,18 @@ class PlayConfig:
                              "play must not noise committed frames more than training noised context frames")
         if self.fps <= 0 or self.shift <= 0 or self.train_shift <= 0 or self.logit_std <= 0:
             raise ValueError("fps, shift, train_shift and logit_std must be > 0")
-        if not 0.0 <= self.action_guidance <= 20.0:
-            raise ValueError(f"action_guidance must be in [0, 20], got {self.action_guidance}")
+        check_action_guidance(self.action_guidance)
 
     def grid_times(self) -> list[float]:
         """The times at which 1-, 2- and 4-step play evaluates the model (each schedule without its final 0)."""
         from kinema.flow.timesteps import sampling_schedule
 
         return sorted({round(float(t), 12) for k in (1, 2, 4) for t in sampling_schedule(k, self.shift)[:-1]})
+
+
+def check_action_guidance(g: float) -> None:
+    if not 0.0 <= g <= ACTION_GUIDANCE_MAX:
+        raise ValueError(f"action_guidance must be in [0, {ACTION_GUIDANCE_MAX:g}], got {g}")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

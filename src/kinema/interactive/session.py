@@ -29,7 +29,7 @@ from torch import Tensor
 
 from kinema.flow.samplers import sample_euler
 from kinema.flow.timesteps import sampling_schedule
-from kinema.interactive.model import KEYS, START, PlayConfig, PlayDiT
+from kinema.interactive.model import KEYS, START, PlayConfig, PlayDiT, check_action_guidance
 from kinema.models.dit import DiTCond
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -98,8 +98,7 @@ class Session:
         self.ctx_noise = float(ctx_noise if ctx_noise is not None else model.cfg.ctx_noise)
         self.shift = float(shift if shift is not None else model.cfg.shift)
         g = float(action_guidance if action_guidance is not None else model.cfg.action_guidance)
-        if not 0.0 <= g <= 20.0:
-            raise ValueError(f"action_guidance must be in [0, 20], got {g}")
+        check_action_guidance(g)
         if g != 1.0 and not model.dit.has_null_action:
             raise ValueError(f"action guidance needs a model trained with a null action (kinema play train "
                              f"--action-dropout); {model.name} has none, so play it with action guidance 1")
