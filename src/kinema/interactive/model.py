@@ -143,6 +143,11 @@ def check_action_guidance(g: float) -> None:
         raise ValueError(f"action_guidance must be in [0, {ACTION_GUIDANCE_MAX:g}], got {g}")
 
 
+def has_null_action(num_actions: int) -> bool:
+    """Whether a play DiT with this many action embeddings has NULL_ACTION (needed for action dropout and guidance)."""
+    return num_actions > NULL_ACTION
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Sliding-window KV cache
 # ----------------------------------------------------------------------------------------------------------------------
@@ -228,7 +233,7 @@ class PlayDiT(DiT):
     @property
     def has_null_action(self) -> bool:
         """Whether it has a NULL_ACTION embedding (needed for action guidance)."""
-        return self.cfg.num_actions > NULL_ACTION
+        return has_null_action(self.cfg.num_actions)
 
     def new_cache(self) -> WindowCache:
         return WindowCache(layers=[WindowKV() for _ in self.blocks])

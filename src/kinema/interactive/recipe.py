@@ -30,7 +30,8 @@ import torch
 from kinema.flow.path import interpolate, target_velocity
 from kinema.flow.timesteps import apply_shift, logit_normal
 from kinema.interactive.data import ExploreActionData, PlayDataConfig, walk
-from kinema.interactive.model import NULL_ACTION, NUM_ACTIONS, PRESETS, VAE_PRESETS, PlayConfig, build_play_dit
+from kinema.interactive.model import (NULL_ACTION, NUM_ACTIONS, PRESETS, VAE_PRESETS, PlayConfig, build_play_dit,
+                                     has_null_action)
 from kinema.train.trainer import per_sample_generators
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     saved = Path(train_cfg.out_dir) / "config.json"
     if resume and saved.exists():  # a run started before NULL_ACTION existed resumes with the embeddings it has
         cfg = replace(cfg, num_actions=read_config(saved.parent)["model"]["num_actions"])
-    if play_cfg.action_dropout > 0 and cfg.num_actions <= NULL_ACTION:
+    if play_cfg.action_dropout > 0 and not has_null_action(cfg.num_actions):
         raise ValueError(f"action dropout needs a NULL_ACTION embedding; this run has {cfg.num_actions} actions")
     with torch.random.fork_rng(devices=[]):  # initialisation from the run seed; the caller's RNG state is restored
         torch.manual_seed(train_cfg.seed)
@@ -258,7 +259,7 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
     run = Path(run_dir)
     conf, step = exportable_run(run, "play", "a play")
     play_cfg = PlayConfig(**{**conf["play"], **(play or {})})  # validated like any PlayConfig
-    if play_cfg.action_guidance != 1.0 and conf["model"]["num_actions"] <= NULL_ACTION:
+    if play_cfg.action_guidance != 1.0 and not has_null_action(conf["model"]["num_actions"]):
         raise ValueError(f"{run} was trained without a null action: it cannot ship action guidance "
                          f"{play_cfg.action_guidance}")
     vae_conf = read_config(conf["vae_source"])

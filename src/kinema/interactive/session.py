@@ -29,7 +29,7 @@ from torch import Tensor
 
 from kinema.flow.samplers import sample_euler
 from kinema.flow.timesteps import sampling_schedule
-from kinema.interactive.model import KEYS, START, PlayConfig, PlayDiT, check_action_guidance
+from kinema.interactive.model import KEYS, NULL_ACTION, START, PlayConfig, PlayDiT, check_action_guidance
 from kinema.models.dit import DiTCond
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -140,8 +140,6 @@ class Session:
         v = v_null + g (v_action - v_null)."""
         if self.action_guidance == 1.0:
             return self._dit(x, t, self._cond(actions, mask), cache)
-        from kinema.interactive.model import NULL_ACTION
-
         null = [a if m else NULL_ACTION for a, m in zip(actions, mask)]
         cond = DiTCond(text=self.text.expand(2, -1, -1), text_mask=self.text_mask.expand(2, -1),
                        mask=torch.tensor([mask, mask]), actions=torch.tensor([actions, null], dtype=torch.long))
