@@ -345,6 +345,13 @@ def test_step_embed_starts_as_the_plain_model_and_then_matters():
         assert torch.equal(sc(x, t, cond), sc(x, t, cond.with_step(torch.zeros(2))))  # None means d = 0
         y1 = sc(x[:1], t[:1], DiTCond(text=cond.text[:1], text_mask=cond.text_mask[:1], step=d[:1]))
         torch.testing.assert_close(y1, y[:1], atol=1e-5, rtol=1e-5)  # per-sample step
+        T = x.shape[2]
+        torch.testing.assert_close(sc(x, t, cond.with_step(d[:, None].expand(2, T))), y, atol=1e-5, rtol=1e-5)
+        frames = d[:, None].repeat(1, T)  # (B, T) one step per frame: frame 0 asks for none (a committed frame)
+        frames[:, 0] = 0
+        y_frames = sc(x, t, cond.with_step(frames))
+        assert not torch.allclose(y_frames, y)
+        torch.testing.assert_close(sc(x, t, cond.with_step(torch.zeros(2, T))), sc(x, t, cond), atol=1e-5, rtol=1e-5)
 
 
 def test_bad_step_raises():
@@ -352,5 +359,7 @@ def test_bad_step_raises():
     x, t, cond = _inputs()
     with pytest.raises(ValueError, match="cond.step must be"):
         sc(x, t, cond.with_step(torch.zeros(3)))
+    with pytest.raises(ValueError, match=r"cond.step must be \(B,\) = \(2,\) or \(B, T\)"):
+        sc(x, t, cond.with_step(torch.zeros(2, x.shape[2] + 1)))
     with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
         sc(x, t, cond.with_step(torch.tensor([0.5, 1.5])))

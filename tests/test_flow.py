@@ -361,6 +361,30 @@ def test_shortcut_target_queries_half_steps_and_the_half_time():
         shortcut_target(model, x, torch.full((2, 2), 0.1), _StepCond(), d)
 
 
+def test_shortcut_target_with_a_jump_per_frame():
+    """d (B, T): each frame jumps by its own d (interactive play), context frames are asked for a step of 0."""
+    from kinema.flow.shortcut import shortcut_target
+
+    calls = []
+
+    def model(x, t, cond):
+        calls.append(cond.step.clone())
+        return x.clone()
+
+    x = randn(1, 2, 3, 1, 1, seed=2, dtype=torch.float32)
+    t = torch.tensor([[0.1, 1.0, 0.5]])
+    d = torch.tensor([[0.0, 1.0, 0.25]])
+    mask = torch.tensor([[1.0, 0, 0]])
+    got = shortcut_target(model, x, t, _StepCond(), d, mask)
+    torch.testing.assert_close(got, x * (1 - d[:, None, :, None, None] / 4), atol=1e-6, rtol=0)  # s = x, per frame
+    torch.testing.assert_close(calls[0], torch.tensor([[0.0, 0.5, 0.125]]))
+    same = shortcut_target(model, x, t, _StepCond(), torch.tensor([[0.5, 0.5, 0.5]]), mask)  # == one d for all
+    torch.testing.assert_close(same, shortcut_target(model, x, t, _StepCond(), torch.tensor([0.5]), mask))
+    assert calls[-1].shape == (1,) and calls[-3].tolist() == [[0.0, 0.25, 0.25]]  # context frame asked for 0
+    with pytest.raises(ValueError, match="t >= d"):
+        shortcut_target(model, x, t, _StepCond(), torch.tensor([[0.0, 1.0, 0.75]]), mask)
+
+
 def test_step_sizes_are_log_uniform_in_range():
     from kinema.flow.shortcut import sample_step_sizes
 

@@ -53,6 +53,12 @@ def tiny(text):
     return PlayModel.random("tiny", "tiny-t1", cfg=PlayConfig(window=3), seed=1, text_encoder=text)
 
 
+@pytest.fixture(scope="module")
+def tiny_shortcut(text):
+    """A tiny shortcut model: the step-size input, with random (non-zero) weights."""
+    return PlayModel.random("tiny", "tiny-t1", cfg=PlayConfig(window=3, shortcut=0.25), seed=1, text_encoder=text)
+
+
 def _start(size: int = 16) -> np.ndarray:
     world = E.make_world("garden", SEED)
     return world.view(world.start_pose(), size, size)
@@ -63,8 +69,10 @@ def _start(size: int = 16) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fuse,guidance", [(True, 1.0), (False, 1.0), (True, 2.5), (False, 2.5)])
-def test_cached_rollout_equals_uncached_full_forward(tiny, fuse, guidance):
+@pytest.mark.parametrize("fuse,guidance,shortcut", [(True, 1.0, False), (False, 1.0, False), (True, 2.5, False),
+                                                     (False, 2.5, False), (True, 1.0, True), (False, 2.5, True)])
+def test_cached_rollout_equals_uncached_full_forward(request, fuse, guidance, shortcut):
+    tiny = request.getfixturevalue("tiny_shortcut" if shortcut else "tiny")
     keys = list("WWADQE.SW")  # 9 frames after the start: the window of 3 slides 7 times
     s = Session(tiny, "a garden", seed=3, steps=2, fuse=fuse, keep_latents=True, action_guidance=guidance)
     s.start_from_image(_start())
@@ -81,6 +89,32 @@ def test_cached_rollout_equals_uncached_full_forward(tiny, fuse, guidance):
     wide_ref = reference_rollout(wide, s.latents[0], keys, "a garden", seed=3, steps=2, action_guidance=guidance)
     torch.testing.assert_close(wide_ref[2], ref[2], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(wide_ref[-1], ref[-1], atol=1e-3)
+
+
+def test_a_shortcut_model_is_told_each_jump(tiny_shortcut, monkeypatch):
+    """Play asks a shortcut model for the mean velocity over each Euler step (d = t - t_next for the frame being made)
+    and for no jump on the committed frame (whose keys and values the cache keeps)."""
+    seen = []
+    dit = tiny_shortcut.dit
+    forward = type(dit).forward
+
+    def spy(self, x, t, cond, cache=None):
+        seen.append(cond.step.tolist())
+        return forward(self, x, t, cond, cache)
+
+    monkeypatch.setattr(type(dit), "forward", spy)
+    s = Session(tiny_shortcut, "a garden", seed=0, steps=2, action_guidance=2.0)
+    s.start_from_image(_start())
+    s.step("W")
+    assert seen == [[[0.0, 0.5]] * 2, [[0.5]] * 2]  # fused commit + first step, then the second step; two rows: g
+    seen.clear()
+    s.step("A")
+    assert seen == [[[0.0, 0.5]] * 2, [[0.5]] * 2]
+    seen.clear()
+    flat = Session(tiny_shortcut, steps=4, fuse=False)
+    flat.start_from_image(_start())
+    flat.step("W")
+    assert seen == [[[0.0]], [[0.25]], [[0.25]], [[0.25]], [[0.25]]]  # unfused commit, then 4 steps of 0.25
 
 
 def test_actions_change_the_output_and_play_is_deterministic(tiny):
@@ -285,6 +319,37 @@ def test_action_dropout_trains_the_null_action_and_old_models_still_load(tiny_di
         export_play(tmp_path / "old", tmp_path / "bad", play={"action_guidance": 2.0})
     with pytest.raises(ValueError, match="action_dropout"):
         PlayConfig(action_dropout=1.5)
+
+
+def test_shortcut_training_warm_starts_resumes_exactly_and_plays(tiny_dirs, tmp_path):
+    """play train --shortcut F: a flow-matching model warm-starts a shortcut run (its step-size input added at zero
+    output), the share of shortcut clips is logged, the run resumes bit-exactly and keeps its step input."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    args = ["play", "train", "--vae", str(tiny_dirs / "vae"), "--preset", "tiny", "--frames", "5", "--window", "3",
+            "--size", "16x16", "--batch-size", "4", "--log-every", "1", "--precision", "fp32", "--warmup", "1",
+            "--shortcut", "0.5", "--init-from", str(tiny_dirs / "model"), "--steps", "3"]
+
+    def metrics(run):
+        return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b"), "--ckpt-every", "1"]) == 0
+    shutil.rmtree(sorted((tmp_path / "b").glob("ckpt-*"))[-1])
+    assert main([*args, "--out", str(tmp_path / "b"), "--resume"]) == 0
+    a, b = metrics(tmp_path / "a"), metrics(tmp_path / "b")
+    assert [m["loss"] for m in a] == [m["loss"] for m in b]
+    assert any(m["sc_share"] > 0 for m in a) and all(0 <= m["sc_share"] <= 1 for m in a)
+    conf = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert conf["model"]["step_embed"] and conf["play"]["shortcut"] == 0.5
+    model = load_play(tmp_path / "a")
+    source = load_file(str(tiny_dirs / "model" / "dit.safetensors"))
+    assert set(model.dit.state_dict()) - set(source) == {k for k in model.dit.state_dict() if k.startswith("step_")}
+    assert len(rollout(Session(model, seed=0), ["W", "A"], np.zeros((16, 16, 3), np.uint8))) == 3
+    with pytest.raises(ValueError, match="shortcut must be in"):
+        PlayConfig(shortcut=1.0)
 
 
 @pytest.mark.parametrize("compare", [False, True])

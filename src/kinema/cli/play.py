@@ -113,6 +113,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "that play can guide on the action (--action-guidance); 0 = off")
     t.add_argument("--action-guidance", type=float, default=1.0, metavar="G",
                    help="play: the action guidance saved with the model (needs --action-dropout > 0 when not 1)")
+    t.add_argument("--shortcut", type=float, default=0.0, metavar="F",
+                   help="training: share of clips trained as a shortcut model (the mean velocity over each play "
+                        "step, so that 1-4 steps give sharp frames; adds a step-size input); 0 = plain flow matching")
     t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "
                    "(the rest: random runs of keys)")
     t.add_argument("--init-from", default=None, metavar="DIR",
@@ -257,7 +260,8 @@ def run_train(args: argparse.Namespace) -> int:
     trainer = build_play_run(args.preset, args.vae, data, train_config(args, args.out),
                              play_cfg=PlayConfig(window=args.window, fps=args.fps, ctx_noise=args.ctx_noise,
                                                ctx_noise_max=args.ctx_noise_max, action_dropout=args.action_dropout,
-                                               action_guidance=args.action_guidance), resume=args.resume,
+                                               action_guidance=args.action_guidance, shortcut=args.shortcut),
+                             resume=args.resume,
                              init_from=args.init_from)
     trainer.fit()
     print(f"run directory: {args.out} (export with: kinema play export {args.out} -o kinema-explore)")

@@ -42,20 +42,26 @@ def shortcut_target(model: Callable[[Tensor, Tensor, Any], Tensor], x_t: Tensor,
                     context_mask: Tensor | None = None, *, min_step: float = MIN_STEP) -> Tensor:
     """The self-consistency target for s(x_t, t, d): the mean of two half jumps (see the module docstring).
 
-    x_t (B, C, T, H, W); t (B, T) per-frame times with t >= d on every non-context frame; d (B,) in (0, 1];
-    context_mask (B, T), 1 = clean context frame (kept at t = 0, never moved). Returns float32 (B, C, T, H, W).
+    x_t (B, C, T, H, W); t (B, T) per-frame times with t >= d on every non-context frame; d (B,) in (0, 1], one jump
+    for the whole sample, or (B, T), one per frame (then the model is asked with a per-frame step, 0 on context
+    frames: interactive play, where the committed frames in the cache never move); context_mask (B, T), 1 = clean
+    context frame (kept where it is, never moved). Returns float32 (B, C, T, H, W).
     """
     B, T = x_t.shape[0], x_t.shape[2]
-    if tuple(t.shape) != (B, T) or tuple(d.shape) != (B,):
-        raise ValueError(f"t must be (B, T) = ({B}, {T}) and d (B,) = ({B},); got {tuple(t.shape)}, {tuple(d.shape)}")
+    if tuple(t.shape) != (B, T) or tuple(d.shape) not in ((B,), (B, T)):
+        raise ValueError(f"t must be (B, T) = ({B}, {T}) and d (B,) or (B, T); got {tuple(t.shape)}, {tuple(d.shape)}")
     m = torch.zeros(B, T, device=x_t.device) if context_mask is None else context_mask.to(x_t.device).float()
     free = 1 - m  # (B, T): frames that move
-    if bool(((t - d[:, None]) * free < -1e-6).any()):
+    per_frame = d.ndim == 2
+    d_frames = d if per_frame else d[:, None]  # (B, T) | (B, 1)
+    if bool(((t - d_frames) * free < -1e-6).any()):
         raise ValueError("every non-context frame needs t >= d (the jump must end at or above t = 0)")
-    half = d / 2  # (B,)
-    q = torch.where(half < min_step, torch.zeros_like(half), half)  # (B,): tiny half jumps use the velocity itself
+    half = d / 2  # (B,) | (B, T)
+    q = torch.where(half < min_step, torch.zeros_like(half), half)  # tiny half jumps use the velocity itself
+    if per_frame:
+        q = q * free  # (B, T): context frames are asked for no jump
     s1 = model(x_t, t, with_step(cond, q)).float()  # (B, C, T, H, W)
-    h = (half[:, None] * free)  # (B, T): context frames jump by 0
+    h = d_frames / 2 * free  # (B, T): context frames jump by 0
     x_mid = x_t - expand_t(h, x_t).to(x_t.dtype) * s1.to(x_t.dtype)  # (B, C, T, H, W)
     s2 = model(x_mid, (t - h).clamp_min(0.0), with_step(cond, q)).float()  # (B, C, T, H, W)
     return (s1 + s2) / 2

@@ -99,6 +99,12 @@ class PlayConfig:
     action_guidance: ... play can extrapolate from "no action" towards the action: v = v_null + g (v_action - v_null)
                     for the frame being made (g = 1: no guidance and one forward; g > 1: the two branches run as one
                     batch-2 forward). Needs a model trained with action_dropout > 0.
+    shortcut:       training: the share of clips trained as a shortcut model (Frans et al. 2024): their noisy frames
+                    learn the mean velocity over a jump of size d (a per-frame step input, 0 on context frames) from
+                    two half jumps of the model itself, so that play's 1-4 large steps land where many small ones
+                    would (sharper frames than plain flow matching, whose few-step Euler averages). Half of those
+                    jumps are the play schedules' own (t, d) pairs (with grid_prob). Needs a DiT with step_embed,
+                    which the run adds; 0 = plain flow matching.
     """
 
     window: int = 8
@@ -117,6 +123,7 @@ class PlayConfig:
     first_guidance: float = 3.0
     action_dropout: float = 0.0
     action_guidance: float = 1.0
+    shortcut: float = 0.0
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.steps < 1 or self.first_steps < 1:
@@ -130,12 +137,22 @@ class PlayConfig:
         if self.fps <= 0 or self.shift <= 0 or self.train_shift <= 0 or self.logit_std <= 0:
             raise ValueError("fps, shift, train_shift and logit_std must be > 0")
         check_action_guidance(self.action_guidance)
+        if not 0.0 <= self.shortcut < 1.0:
+            raise ValueError(f"shortcut must be in [0, 1), got {self.shortcut}")
 
     def grid_times(self) -> list[float]:
         """The times at which 1-, 2- and 4-step play evaluates the model (each schedule without its final 0)."""
+        return sorted({t for t, _ in self.grid_jumps()})
+
+    def grid_jumps(self) -> list[tuple[float, float]]:
+        """The (t, d) pairs of every Euler step of 1-, 2- and 4-step play: from t, a jump of d."""
         from kinema.flow.timesteps import sampling_schedule
 
-        return sorted({round(float(t), 12) for k in (1, 2, 4) for t in sampling_schedule(k, self.shift)[:-1]})
+        pairs = set()
+        for k in (1, 2, 4):
+            ts = [float(t) for t in sampling_schedule(k, self.shift)]
+            pairs |= {(round(a, 12), round(a - b, 12)) for a, b in zip(ts, ts[1:])}
+        return sorted(pairs)
 
 
 def check_action_guidance(g: float) -> None:

@@ -17,6 +17,11 @@ t from a shifted logit-normal or, half the time, one of the few times 1-4 step p
 v = eps - x0). One causal, sliding-window forward covers the clip, so
 each noisy frame learns to denoise given whatever its window holds: mostly slightly-noisy context, sometimes noisier
 frames (the robustness that lets errors not compound). t = 1 is noise, t = 0 data (kinema.flow.path).
+With PlayConfig.shortcut > 0, that share of clips trains a shortcut model instead (Frans et al. 2024, arXiv
+2410.12557, as kinema.train.recipes does for the physics DiT): each noisy frame also gets a jump size d (half the time
+one of the play schedules' own (t, d) steps, else log-uniform with t >= d) and learns the mean velocity over it from
+two half jumps of the model itself (kinema.flow.shortcut); the step input is per frame and 0 on context frames, as in
+play, where the cache holds committed frames that do not move.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 import torch
 
 from kinema.flow.path import interpolate, target_velocity
+from kinema.flow.shortcut import sample_step_sizes, shortcut_target
 from kinema.flow.timesteps import apply_shift, logit_normal
 from kinema.interactive.data import ExploreActionData, PlayDataConfig, walk
 from kinema.interactive.model import (NULL_ACTION, NUM_ACTIONS, PRESETS, VAE_PRESETS, PlayConfig, build_play_dit,
@@ -54,22 +60,33 @@ class PlayObjective:
         B, C, T, h, w = z.shape
         with torch.autocast(z.device.type, enabled=False):
             emb = self.text.encode(list(batch["caption"]))
-        eps, t, ctx, drop, no_act = [], [], [], [], []
+        eps, t, ctx, drop, no_act, sc, step = [], [], [], [], [], [], []
         grid = torch.tensor(cfg.grid_times(), device=z.device)  # (G,)
+        jumps = torch.tensor(cfg.grid_jumps(), device=z.device)  # (J, 2): (t, d) of each play step
         for g in per_sample_generators(batch["seed"], z.device):
             eps.append(torch.randn(z.shape[1:], generator=g, device=z.device))  # (C, T, h, w)
             is_ctx = torch.rand(T, generator=g, device=z.device) < cfg.context_prob  # (T,)
             is_ctx[int(torch.randint(T, (1,), generator=g, device=z.device))] = False  # at least one frame learns
-            t_noisy = apply_shift(logit_normal((T,), g, cfg.logit_mean, cfg.logit_std), cfg.train_shift)  # (T,)
+            t_free = apply_shift(logit_normal((T,), g, cfg.logit_mean, cfg.logit_std), cfg.train_shift)  # (T,)
             on_grid = torch.rand(T, generator=g, device=z.device) < cfg.grid_prob  # (T,)
             t_grid = grid[torch.randint(len(grid), (T,), generator=g, device=z.device)]  # (T,)
-            t_noisy = torch.where(on_grid, t_grid, t_noisy)  # (T,)
+            t_noisy = torch.where(on_grid, t_grid, t_free)  # (T,)
             t_ctx = torch.rand(T, generator=g, device=z.device) * cfg.ctx_noise_max  # (T,)
-            t.append(torch.where(is_ctx, t_ctx, t_noisy))
-            ctx.append(is_ctx)
             drop.append(bool(torch.rand((), generator=g, device=z.device) < cfg.text_dropout))
             if cfg.action_dropout > 0:  # drawn last, so runs without it keep their exact random streams
                 no_act.append((torch.rand(T, generator=g, device=z.device) < cfg.action_dropout) & ~is_ctx)
+            d = torch.zeros(T, device=z.device)  # (T,) the jump each frame learns; 0 = the velocity
+            if cfg.shortcut > 0:  # drawn after everything else, so runs without it keep their random streams
+                sc.append(bool(torch.rand((), generator=g, device=z.device) < cfg.shortcut))
+                pick = jumps[torch.randint(len(jumps), (T,), generator=g, device=z.device)]  # (T, 2)
+                d_free = sample_step_sizes(T, g).to(z.device)  # (T,) log-uniform
+                on_jump = torch.rand(T, generator=g, device=z.device) < cfg.grid_prob  # (T,)
+                if sc[-1]:  # a jump of d from t must end at t - d >= 0
+                    d = torch.where(on_jump, pick[:, 1], d_free)
+                    t_noisy = torch.where(on_jump, pick[:, 0], d_free + (1 - d_free) * t_free)
+                step.append(torch.where(is_ctx, 0.0, d))
+            t.append(torch.where(is_ctx, t_ctx, t_noisy))
+            ctx.append(is_ctx)
         eps, t = torch.stack(eps), torch.stack(t)  # (B, C, T, h, w), (B, T)
         mask = torch.stack(ctx).float()  # (B, T)
         x_t = interpolate(z, eps, t)  # (B, C, T, h, w)
@@ -77,15 +94,22 @@ class PlayObjective:
         if no_act:
             actions = torch.where(torch.stack(no_act), NULL_ACTION, actions)  # (B, T)
         cond = DiTCond(text=emb.tokens, text_mask=emb.mask, mask=mask, actions=actions,
-                       drop_text=torch.tensor(drop, device=z.device))
+                       drop_text=torch.tensor(drop, device=z.device), step=torch.stack(step) if step else None)
+        target = target_velocity(z, eps)  # (B, C, T, h, w)
+        if any(sc):
+            idx = torch.tensor(sc, device=z.device).nonzero()[:, 0]  # (n,)
+            target = target.clone()
+            target[idx] = shortcut_target(model, x_t[idx], t[idx], cond.take(idx), cond.step[idx], mask[idx])
         v = model(x_t, t, cond).float()  # (B, C, T, h, w)
         wgt = (1 - mask)[:, None, :, None, None].expand_as(v)  # (B, C, T, h, w): loss on noisy frames only
-        err = (v - target_velocity(z, eps)).square() * wgt
+        err = (v - target).square() * wgt
         loss = (err.flatten(1).sum(1) / wgt.flatten(1).sum(1).clamp_min(1.0)).mean()
         noisy = mask == 0
         metrics = {"context_frac": float(mask.mean()), "t_mean": float(t[noisy].mean())}
         if no_act:
             metrics["null_action_frac"] = float(torch.stack(no_act)[noisy].float().mean())
+        if sc:
+            metrics["sc_share"] = sum(sc) / B
         patch = model_patch(model)
         return loss, metrics, B * T * (h // patch[1]) * (w // patch[2])
 
@@ -197,7 +221,7 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     exported play model or a play run) warm-starts from its DiT weights and keeps the latent statistics they learned
     (a new optimizer and schedule, unlike a resume)."""
     from kinema.models.text import load_text_encoder
-    from kinema.train.recipes import dit_weights, load_vae, read_config, restore_or_fit_latent_stats
+    from kinema.train.recipes import dit_weights, load_vae, load_warm_start, read_config, restore_or_fit_latent_stats
     from kinema.train.trainer import Trainer
 
     if preset not in PRESETS:
@@ -218,8 +242,13 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     cfg = replace(PRESETS[preset], latent_channels=vae.cfg.latent_channels,
                   grad_checkpointing=train_cfg.grad_checkpointing)
     saved = Path(train_cfg.out_dir) / "config.json"
-    if resume and saved.exists():  # a run started before NULL_ACTION existed resumes with the embeddings it has
-        cfg = replace(cfg, num_actions=read_config(saved.parent)["model"]["num_actions"])
+    saved_model = read_config(saved.parent)["model"] if resume and saved.exists() else {}
+    if saved_model:  # a run started before NULL_ACTION existed resumes with the embeddings it has
+        cfg = replace(cfg, num_actions=saved_model["num_actions"])
+    # a shortcut objective needs the step-size input; a model that has one keeps it (warm start or resume)
+    step_embed = (play_cfg.shortcut > 0 or saved_model.get("step_embed", False)
+                  or any(k.startswith("step_embed.") for k in (init_weights or {})))
+    cfg = replace(cfg, step_embed=step_embed)
     if play_cfg.action_dropout > 0 and not has_null_action(cfg.num_actions):
         raise ValueError(f"action dropout needs a NULL_ACTION embedding; this run has {cfg.num_actions} actions")
     with torch.random.fork_rng(devices=[]):  # initialisation from the run seed; the caller's RNG state is restored
@@ -230,7 +259,7 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
         if rows.shape[0] == NUM_ACTIONS and model.has_null_action:  # warm start from a model without NULL_ACTION:
             init_weights = {**init_weights,  # the null action starts as the mean of the others ("any action")
                             "action_embed.weight": torch.cat([rows, rows.float().mean(0, keepdim=True).to(rows)])}
-        model.load_state_dict(init_weights)
+        load_warm_start(model, init_weights)  # a new step-size embedding starts at zero output: the same model
     text = load_text_encoder(text_encoder)
     run_config = {"kind": "play", "preset": preset, "model": asdict(model.cfg), "play": asdict(play_cfg),
                   "vae": asdict(vae.cfg), "vae_source": str(Path(vae_path).resolve()), "text_encoder": text_encoder,

@@ -9,7 +9,9 @@ Per frame: `steps` Euler steps on the new latent frame from noise (t = 1) to dat
 window. The finished frame is then committed: re-noised to t = ctx_noise (noise augmentation, as in training) and
 written into the KV cache with mask = 1. With fuse=True the commit of frame n runs in the same forward as the first
 step of frame n + 1 (two frames, only the first is kept), so 1-step play is one DiT forward per frame. Decoding is
-streaming (CausalVAE.decode_next, one latent frame -> one video frame) under bf16 autocast.
+streaming (CausalVAE.decode_next, one latent frame -> one video frame) under bf16 autocast. A shortcut model
+(trained with PlayConfig.shortcut) is also told each frame's jump: the step size for the frame being made, 0 for
+committed frames.
 
 Randomness: one torch.Generator per session, seeded from `seed`, drawn in a fixed order (the commit's noise, then the
 new frame's noise), so fused play, unfused play and `reference_rollout` (the uncached full forward) see the same
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -61,8 +63,9 @@ class PlayModel:
     def random(cls, preset: str = "S", vae_preset: str = "f4t1", *, cfg: PlayConfig | None = None, seed: int = 0,
                text_encoder: str | Any = "minilm+zh") -> PlayModel:
         """Random weights at a preset size (benchmarks and tests). The DiT's zero-initialised output layers get small
-        random values, so the compute and the numbers are those of a trained model's shape."""
-        from kinema.interactive.model import VAE_PRESETS, build_play_dit
+        random values, so the compute and the numbers are those of a trained model's shape. cfg.shortcut > 0 adds the
+        step-size input, as training does."""
+        from kinema.interactive.model import PRESETS, VAE_PRESETS, build_play_dit
         from kinema.models.text import load_text_encoder
         from kinema.models.vae import CausalVAE
 
@@ -73,7 +76,8 @@ class PlayModel:
         vae = CausalVAE(VAE_PRESETS[vae_preset], generator=g)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            dit = build_play_dit(preset, cfg.window, vae.cfg.latent_channels)
+            arch = preset if cfg.shortcut == 0 or preset not in PRESETS else replace(PRESETS[preset], step_embed=True)
+            dit = build_play_dit(arch, cfg.window, vae.cfg.latent_channels)
         with torch.no_grad():
             for p in list(dit.parameters()) + list(vae.parameters()):
                 if p.ndim >= 2 and not p.any():
@@ -127,22 +131,31 @@ class Session:
                        actions=torch.tensor([actions], dtype=torch.long),
                        drop_text=None if drop is None else torch.tensor([drop]))
 
+    def _steps(self, jumps: list[float], rows: int) -> Tensor | None:
+        """The per-frame step input (rows, T) of a shortcut model (the jump each frame takes; 0 for a committed
+        frame); None for a flow-matching model, which has no step input."""
+        return torch.tensor([jumps] * rows) if self.model.dit.cfg.step_embed else None
+
     def _dit(self, x: Tensor, t: list[float] | Tensor, cond: DiTCond, cache=None) -> Tensor:
         """The velocity (B, C, T, h, w); t: one time per frame, a list (batch 1) or a (B, T) tensor."""
         t = t if isinstance(t, Tensor) else torch.tensor([t])  # (B, T)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dit_bf16 and x.device.type == "cpu"):
             return self.model.dit(x, t, cond, cache).float()  # (B, C, T, h, w)
 
-    def _velocity(self, x: Tensor, t: list[float], actions: list[int], mask: list[float], cache=None) -> Tensor:
-        """The velocity (1, C, T, h, w) of frames x (1, C, T, h, w), one time, action and mask entry per frame.
+    def _velocity(self, x: Tensor, t: list[float], actions: list[int], mask: list[float], cache=None,
+                  jumps: list[float] | None = None) -> Tensor:
+        """The velocity (1, C, T, h, w) of frames x (1, C, T, h, w), one time, action and mask entry per frame; jumps:
+        the step each frame takes (a shortcut model's mean velocity over it; 0 or None = the velocity itself).
         With action guidance, the noisy frames (mask 0) are also run with NULL_ACTION, in the same forward as batch
         row 1 (context frames keep their actions in both rows, so both rows of the cache hold the same past), and
         v = v_null + g (v_action - v_null)."""
+        jumps = jumps or [0.0] * len(t)
         if self.action_guidance == 1.0:
-            return self._dit(x, t, self._cond(actions, mask), cache)
+            return self._dit(x, t, replace(self._cond(actions, mask), step=self._steps(jumps, 1)), cache)
         null = [a if m else NULL_ACTION for a, m in zip(actions, mask)]
         cond = DiTCond(text=self.text.expand(2, -1, -1), text_mask=self.text_mask.expand(2, -1),
-                       mask=torch.tensor([mask, mask]), actions=torch.tensor([actions, null], dtype=torch.long))
+                       mask=torch.tensor([mask, mask]), actions=torch.tensor([actions, null], dtype=torch.long),
+                       step=self._steps(jumps, 2))
         v = self._dit(x.expand(2, -1, -1, -1, -1), torch.tensor([t, t]), cond, cache)  # (2, C, T, h, w)
         return v[1:] + self.action_guidance * (v[:1] - v[1:])
 
@@ -221,17 +234,18 @@ class Session:
         ts, tau, cache = self.times, self.ctx_noise, self.cache
         if self.fuse:  # commit the previous frame and take the first step of this one in one forward
             cache.write, cache.keep = True, 1
-            v = self._velocity(torch.cat([ctx, x], dim=2), [tau, ts[0]], [a_prev, a], [1.0, 0.0], cache)
+            v = self._velocity(torch.cat([ctx, x], dim=2), [tau, ts[0]], [a_prev, a], [1.0, 0.0], cache,
+                               [0.0, ts[0] - ts[1]])
             cache.write, cache.keep = False, None
             v = v[:, :, 1:]  # (1, C, 1, h, w)
         else:
             cache.write = True
             self._velocity(ctx, [tau], [a_prev], [1.0], cache)
             cache.write = False
-            v = self._velocity(x, [ts[0]], [a], [0.0], cache)
+            v = self._velocity(x, [ts[0]], [a], [0.0], cache, [ts[0] - ts[1]])
         x = x + (ts[1] - ts[0]) * v
         for t, t_next in zip(ts[1:-1], ts[2:]):
-            x = x + (t_next - t) * self._velocity(x, [t], [a], [0.0], cache)
+            x = x + (t_next - t) * self._velocity(x, [t], [a], [0.0], cache, [t - t_next])
         self.timing["dit_s"] = time.perf_counter() - t0
         return self._finish(x, a)
 
@@ -272,7 +286,9 @@ def reference_rollout(model: PlayModel, z0: Tensor, keys: list[str], prompt: str
         x = torch.randn(z.shape, generator=s.generator)  # (1, C, 1, h, w)
         mask = [1.0] * len(seq) + [0.0]
         for t, t_next in zip(s.times[:-1], s.times[1:]):
-            full = s._velocity(torch.cat(seq + [x], dim=2), times + [t], acts + [a], mask)  # (1, C, n + 1, h, w)
+            jumps = [0.0] * len(seq) + [t - t_next]
+            full = s._velocity(torch.cat(seq + [x], dim=2), times + [t], acts + [a], mask, jumps=jumps)
+            # full: (1, C, n + 1, h, w)
             x = x + (t_next - t) * full[:, :, -1:]
         z, a_prev = x, a
         out.append(z)

@@ -22,7 +22,7 @@ The model knows nothing about noise: t is only an input (t = 1 noise, t = 0 data
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 from einops import rearrange
@@ -81,13 +81,15 @@ class DiTConfig:
 #   tiny 85,104 | XS 9,219,728 | S 27,018,000 | peer29m 29,380,368 | B 159,087,760 | L 559,455,632 | XL 824,717,200
 # peer29m matches diffusers' CogVideoXTransformer3DModel(num_layers=8, num_attention_heads=6, attention_head_dim=64,
 # time_embed_dim=384, text_embed_dim=384), which has 29,143,824 (in_channels 4) to 29,180,736 (in_channels 16)
-# parameters (diffusers 0.42.1): peer29m is 0.8% above. Its blocks have no cross-attention but two 6*dim modulations (video and text tokens); to match the count
-# with the same width and depth, our MLP is 5x wide instead of 4x (so ours spends ~16 dim^2 multiply-adds per token per
-# block against the peer's 12 dim^2, plus the peer attends over text+video jointly).
+# parameters (diffusers 0.42.1): peer29m is 0.8% above. Its blocks have no cross-attention but two 6*dim modulations
+# (video and text tokens); to match the count with the same width and depth, our MLP is 5x wide instead of 4x (so ours
+# spends ~16 dim^2 multiply-adds per token per block against the peer's 12 dim^2, plus the peer attends over text+video
+# jointly).
 PRESETS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(latent_channels=4, dim=32, depth=2, heads=2),  # tests
     "XS": DiTConfig(latent_channels=4, dim=256, depth=6, heads=4),  # trains on a 2-core CPU in hours
-    # the shipped physics model: XS over 4x4 latent patches (16 tokens per 64x64 frame), so 33-frame clips train on a CPU
+    # the shipped physics model: XS over 4x4 latent patches (16 tokens per 64x64 frame), so 33-frame clips train on
+    # a CPU
     "XS4": DiTConfig(latent_channels=4, dim=256, depth=6, heads=4, patch=(1, 4, 4)),
     "S": DiTConfig(latent_channels=4, dim=384, depth=8, heads=6),
     "peer29m": DiTConfig(latent_channels=4, dim=384, depth=8, heads=6, mlp_ratio=5.0),  # benchmarks vs CogVideoX
@@ -115,11 +117,19 @@ class DiTCond:
     mask: Tensor | None = None  # (B, T) float/bool, 1 = this latent frame is clean context
     actions: Tensor | None = None  # (B, T) long in [0, num_actions)
     drop_text: Tensor | None = None  # (B,) bool, True = use the null text for this sample
-    step: Tensor | None = None  # (B,) step size d in [0, 1] of the jump t -> t - d; None = 0 (the velocity itself)
+    # (B,) step size d in [0, 1] of the jump t -> t - d, or (B, T) one per latent frame (interactive play: 0 on the
+    # committed frames, which do not move); None = 0 (the velocity itself)
+    step: Tensor | None = None
 
     def with_step(self, d: Tensor) -> DiTCond:
-        """The same condition asking for the mean velocity over a jump of size d (B,): the samplers' step protocol."""
+        """The same condition asking for the mean velocity over a jump of size d (B,) or (B, T): the samplers' step
+        protocol."""
         return replace(self, step=d)
+
+    def take(self, idx: Tensor) -> DiTCond:
+        """The samples idx (long (n,)) of this condition: every tensor field indexed along the batch."""
+        return replace(self, **{f.name: getattr(self, f.name)[idx] for f in fields(self)
+                                if isinstance(getattr(self, f.name), Tensor)})
 
     def without_text(self) -> DiTCond:
         """The same condition with the null text (keeps context mask and actions): the unconditional branch of CFG."""
@@ -310,8 +320,9 @@ class DiT(nn.Module):
         if cond.drop_text is not None and tuple(cond.drop_text.shape) != (B,):
             raise ValueError(f"cond.drop_text must be (B,) = ({B},), got {tuple(cond.drop_text.shape)}")
         if cond.step is not None:
-            if tuple(cond.step.shape) != (B,):
-                raise ValueError(f"cond.step must be (B,) = ({B},), got {tuple(cond.step.shape)}")
+            if tuple(cond.step.shape) not in ((B,), (B, T)):
+                raise ValueError(f"cond.step must be (B,) = ({B},) or (B, T) = ({B}, {T}), "
+                                 f"got {tuple(cond.step.shape)}")
             if bool((cond.step < 0).any()) or bool((cond.step > 1).any()):
                 raise ValueError("cond.step (the step size d) must lie in [0, 1]")
         if cache is not None:
@@ -331,8 +342,9 @@ class DiT(nn.Module):
         t = t[:, None].expand(B, T) if t.ndim == 1 else t  # (B, T)
         c = self.t_embed(t)  # (B, T, D)
         if self.step_embed is not None:  # always in the graph (DDP): d = 0 when not given
-            d = torch.zeros(B, device=t.device) if cond.step is None else cond.step.to(t.device)  # (B,)
-            c = c + self.step_embed(d)[:, None, :]  # (B, T, D)
+            d = torch.zeros(B, device=t.device) if cond.step is None else cond.step.to(t.device)  # (B,) | (B, T)
+            e = self.step_embed(d)  # (B, D) | (B, T, D)
+            c = c + (e[:, None, :] if d.ndim == 1 else e)  # (B, T, D)
         # no mask = all zeros, still in the graph: every parameter gets a gradient each step (DDP needs that)
         m = torch.zeros(B, T, device=t.device) if cond.mask is None else cond.mask
         c = c + m.to(c.dtype)[..., None] * self.context_embed  # (B, T, D)

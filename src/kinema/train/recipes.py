@@ -261,7 +261,7 @@ class DiTObjective:
         if step is not None and bool(is_sc.any()):
             idx = is_sc.nonzero()[:, 0]  # (n,)
             target = target.clone()
-            target[idx] = shortcut_target(model, x_t[idx], t_frames[idx], _take(cond, idx), step[idx], mask[idx])
+            target[idx] = shortcut_target(model, x_t[idx], t_frames[idx], cond.take(idx), step[idx], mask[idx])
         v = model(x_t, t_frames, cond).float()  # (B, C, T, H, W)
         w = (1 - mask)[:, None, :, None, None].expand_as(v)  # (B, C, T, H, W): no loss on context frames
         fg = None
@@ -302,14 +302,6 @@ def foreground_mask(video: torch.Tensor, T: int, H: int, W: int, threshold: floa
         far = torch.cat([far[:, :1], far[:, 1:].reshape(B, T - 1, td, Hp, Wp).amax(2)], 1)  # (B, T, Hp, Wp)
     pooled = torch.nn.functional.max_pool2d(far.float().flatten(0, 1)[:, None], (Hp // H, Wp // W))  # (B*T, 1, H, W)
     return pooled.reshape(B, T, H, W)
-
-
-def _take(cond, idx: torch.Tensor):
-    """The samples idx of a DiTCond (every per-sample tensor field indexed along the batch)."""
-    from dataclasses import fields
-
-    return replace(cond, **{f.name: getattr(cond, f.name)[idx] for f in fields(cond)
-                            if isinstance(getattr(cond, f.name), torch.Tensor)})
 
 
 # ----------------------------------------------------------------------------------------------------------------------
