@@ -72,3 +72,22 @@ def test_eval_defaults_match_the_harness():
     p = build_parser()
     assert p.parse_args(["eval", "physics"]).n == physics.DEFAULT_N
     assert p.parse_args(["eval", "scenes"]).n == scenes.DEFAULT_N
+
+
+def test_spelled_out_records_every_option_to_reproduce_a_result():
+    from kinema.cli import build_parser, spelled_out
+
+    args = build_parser().parse_args(["eval", "fvd", "--model", "my runs/x", "--size", "96x64", "--json"])
+    line = spelled_out(["kinema", "eval", "fvd"], args, steps=8)
+    # parsed order; a resolved value replaces the parsed one; one-letter flags; WxH; quoting; --json last; no None
+    assert line == ("kinema eval fvd --model 'my runs/x' -n 48 --frames 32 --size 96x64 --seed 0 --steps 8 "
+                    "--guidance 3.0 --json")
+    import shlex
+
+    again = build_parser().parse_args(shlex.split(line)[1:])  # the line parses back to the same options
+    assert vars(again) == {**vars(args), "steps": 8}
+    bench = build_parser().parse_args(["bench", "train", "--peer", "--variants", "baseline,compile"])
+    from kinema.cli.bench import command_line
+
+    assert command_line(bench).startswith("kinema bench train --peer ") and "--variants baseline,compile" in (
+        command_line(bench)) and "--json" not in command_line(bench)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 
 # command group -> module under kinema.cli that defines it
@@ -50,3 +51,32 @@ def parse_size(text: str) -> tuple[int, int]:
         return int(w), int(h)
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like WIDTHxHEIGHT (e.g. 64x64), got {text!r}") from None
+
+
+def spelled_out(words: list[str], args: argparse.Namespace, *, only: argparse.ArgumentParser | None = None,
+                **values) -> str:
+    """The command `words` with every option of `args` spelled out, so that a result records how to reproduce it.
+
+    values replace the parsed ones (e.g. a default the command resolved from the model); options that are None or
+    False are left out, True ones written as bare flags. One-letter options are written -x, a (width, height) size as
+    WxH, other tuples and lists comma-joined; --json comes last. only: just the options this parser defines, in its
+    order (a command reachable from two groups, like `kinema play eval` = `kinema eval play`, also carries the
+    defaults of the group it was reached through).
+    """
+    given = {**vars(args), **values}
+    keys = list(given) if only is None else [a.dest for a in only._actions if a.dest in given]  # its own order
+    parts = list(words)
+    for key in keys:
+        value = given[key]
+        if key in ("run", "json", "command") or key.endswith("_command") or value is None or value is False:
+            continue
+        flag = ("-" if len(key) == 1 else "--") + key.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        elif key == "size" and isinstance(value, tuple) and len(value) == 2:
+            parts += [flag, f"{value[0]}x{value[1]}"]
+        elif isinstance(value, (tuple, list)):
+            parts += [flag, ",".join(str(v) for v in value)]
+        else:
+            parts += [flag, shlex.quote(str(value))]
+    return " ".join(parts) + (" --json" if getattr(args, "json", False) else "")

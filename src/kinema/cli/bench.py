@@ -7,7 +7,6 @@ diffusers (for --peer) is imported only when asked for; without it --peer ends i
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 from kinema.cli import parse_size
@@ -105,23 +104,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def command_line(args: argparse.Namespace) -> str:
     """The command with every option spelled out, so that the result can be reproduced exactly."""
-    skip = {"run", "bench_command", "json", "command"}
-    parts = ["kinema", "bench", args.bench_command]
-    for key, value in vars(args).items():
-        if key in skip or value is None or value is False:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            parts.append(flag)
-        elif key == "size" and isinstance(value, tuple):
-            parts += [flag, f"{value[0]}x{value[1]}"]
-        elif key == "attn":
-            parts += [flag, "x".join(str(v) for v in value)]
-        elif isinstance(value, tuple):
-            parts += [flag, ",".join(str(v) for v in value)]
-        else:
-            parts += [flag, shlex.quote(str(value))]
-    return " ".join(parts) + (" --json" if args.json else "")
+    from kinema.cli import spelled_out
+
+    attn = {"attn": "x".join(str(v) for v in args.attn)} if getattr(args, "attn", None) else {}
+    return spelled_out(["kinema", "bench", args.bench_command], args, **attn)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -226,6 +226,7 @@ def run_fvd(args: argparse.Namespace) -> int:
     import hashlib
     from pathlib import Path
 
+    from kinema.cli import spelled_out
     from kinema.eval.continuation import load_model
     from kinema.eval.features import default_encoder_dir, load_encoder
     from kinema.eval.fvd import FVDEvalConfig, evaluate_fvd, write_fvd_report
@@ -242,11 +243,8 @@ def run_fvd(args: argparse.Namespace) -> int:
             "sha256": hashlib.sha256(weights).hexdigest()[:16], "params": doc.get("params"),
             "heldout": doc.get("heldout"), "input": doc.get("input")}
     results, examples = evaluate_fvd(model.pipe, encoder, cfg, encoder_info=info)
-    results["command"] = " ".join(
-        ["kinema eval fvd", *(["--model", args.model] if args.model else []), "-n", str(cfg.n), "--size",
-         f"{cfg.size[0]}x{cfg.size[1]}", "--frames", str(cfg.frames), "--steps", str(cfg.steps), "--guidance",
-         f"{cfg.guidance:g}", "--seed", str(cfg.seed), *(["--encoder", args.encoder] if args.encoder else []),
-         *(["--out", args.out] if args.out else [])])
+    results["command"] = spelled_out(["kinema", "eval", "fvd"], args, n=cfg.n, size=cfg.size, frames=cfg.frames,
+                                     steps=cfg.steps, guidance=cfg.guidance, seed=cfg.seed)
     s, fid = results["fvd"], results["fidelity"]
     print(f"kinema-FVD of {results['model']} (kinema's own encoder, not I3D-FVD): {cfg.n} clips per set, "
           f"{cfg.size[0]}x{cfg.size[1]}, {cfg.frames} frames, {results['runtime']['total_s']:.0f} s [95% CI]")
@@ -259,9 +257,9 @@ def run_fvd(args: argparse.Namespace) -> int:
 
 
 def run_fvd_encoder(args: argparse.Namespace) -> int:
-    import shlex
     from pathlib import Path
 
+    from kinema.cli import spelled_out
     from kinema.eval.features import EncoderTrainConfig, save_encoder, train_encoder
 
     cfg = EncoderTrainConfig(preset=args.preset, steps=args.steps, clips=args.clips, val_clips=args.val_clips,
@@ -275,8 +273,7 @@ def run_fvd_encoder(args: argparse.Namespace) -> int:
         log_file.write(msg + "\n")
         log_file.flush()
 
-    command = (f"kinema eval fvd-encoder --out {shlex.quote(str(out))} --steps {cfg.steps} --clips {cfg.clips} "
-               f"--val-clips {cfg.val_clips} --batch-size {cfg.batch_size} --preset {cfg.preset} --seed {cfg.seed}")
+    command = spelled_out(["kinema", "eval", "fvd-encoder"], args)
     log(f"$ {command}")
     model, metrics = train_encoder(cfg, log=log)
     save_encoder(model, out, cfg, metrics)

@@ -304,6 +304,7 @@ def run_bench(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     from functools import partial
 
+    from kinema.cli import spelled_out
     from kinema.cli.eval import _finish
     from kinema.interactive.evaluate import evaluate_play, format_report, write_play_report
 
@@ -313,12 +314,9 @@ def run_eval(args: argparse.Namespace) -> int:
                         ctx_noise=args.ctx_noise, action_guidance=args.action_guidance, seed=args.seed,
                         idm_worlds=args.idm_worlds, examples=examples)
     print("\n".join(format_report(res)))
-    command = (f"kinema eval play --model {args.model} -n {args.n} --frames {args.frames} --policies "
-               f"{','.join(policies)} --idm-worlds {args.idm_worlds} --seed {args.seed}"
-               + (f" --steps {args.steps}" if args.steps is not None else "")
-               + (f" --ctx-noise {args.ctx_noise}" if args.ctx_noise is not None else "")
-               + (f" --action-guidance {args.action_guidance}" if args.action_guidance is not None else "")
-               + f" --out {args.out}")
+    options = argparse.ArgumentParser(add_help=False)
+    add_eval_arguments(options)
+    command = spelled_out(["kinema", "eval", "play"], args, only=options, policies=policies)
     _finish(args, res, examples, partial(write_play_report, command=command))  # results.json, report, --json
     return 0
 
