@@ -480,3 +480,34 @@ def test_export_refuses_another_kind_of_run_and_a_run_without_checkpoints(tiny_d
     with pytest.raises(FileNotFoundError, match="holds no checkpoint yet"):
         export_play(fresh, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing written on refusal
+
+
+def test_a_run_from_an_exported_model_exports_back_into_it(tiny_dirs, tmp_path):
+    """How a shipped model is continued: play train --vae MODEL --init-from MODEL, then play export into MODEL itself.
+    The VAE stays the model's, and training/ holds the new run first and the model's earlier record after it,
+    renumbered, over two generations."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_dirs / "model", model)
+    rec = model / "training"
+    vae_before = load_file(str(model / "vae.safetensors"))
+    vae_train = json.loads((model / "config.json").read_text())["vae_train"]
+    first_dit, first_vae = (rec / "dit_config.json").read_bytes(), (rec / "vae_config.json").read_bytes()
+    runs = []
+    for gen in range(2):
+        runs.append(tmp_path / f"run{gen}")
+        assert main(["play", "train", "--vae", str(model), "--init-from", str(model), "--preset", "tiny", "--steps",
+                     "1", "--frames", "5", "--window", "3", "--size", "16x16", "--batch-size", "2", "--precision",
+                     "fp32", "--seed", str(gen), "--out", str(runs[-1])]) == 0
+        assert main(["play", "export", str(runs[-1]), "-o", str(model)]) == 0
+    assert (rec / "dit_config.json").read_text() == (runs[1] / "config.json").read_text()
+    assert (rec / "dit_init1_config.json").read_text() == (runs[0] / "config.json").read_text()
+    assert (rec / "dit_init2_config.json").read_bytes() == first_dit
+    assert (rec / "vae_config.json").read_bytes() == first_vae and not list(rec.glob("vae_init*"))
+    vae_after = load_file(str(model / "vae.safetensors"))
+    assert vae_after.keys() == vae_before.keys() and all(torch.equal(vae_after[k], vae_before[k]) for k in vae_after)
+    assert json.loads((model / "config.json").read_text())["vae_train"] == vae_train
+    assert load_play(model).info["step"] == 1

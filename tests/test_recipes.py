@@ -283,3 +283,27 @@ def test_fg_weight_reweights_the_loss_and_is_validated(tmp_path, vae_run):
     assert main(["train", "dit", "--preset", "tiny", "--vae", str(vae_run), "--steps", "1", "--fg-weight", "2",
                  "--out", str(tmp_path / "cli"), *TINY]) == 0
     assert json.loads((tmp_path / "cli" / "config.json").read_text())["flow"]["fg_weight"] == 2
+
+
+def test_a_dit_run_from_an_exported_model_exports_back_into_it(tmp_path, vae_run):
+    """How the shipped physics model is continued: train dit --vae MODEL --init-from MODEL, export into MODEL. The
+    VAE, its training record and the model's earlier DiT record (renumbered after the new run) are kept."""
+    from safetensors.torch import load_file
+
+    first, model = tmp_path / "first", tmp_path / "model"
+    assert main(["train", "dit", "--preset", "tiny", "--vae", str(vae_run), "--steps", "1", "--out", str(first),
+                 *TINY]) == 0
+    assert main(["export", str(first), "-o", str(model)]) == 0
+    vae_before = load_file(str(model / "vae.safetensors"))
+    vae_train = json.loads((model / "config.json").read_text())["vae_train"]
+    again = tmp_path / "again"
+    assert main(["train", "dit", "--preset", "tiny", "--vae", str(model), "--init-from", str(model), "--steps", "1",
+                 "--out", str(again), *TINY]) == 0
+    assert main(["export", str(again), "-o", str(model)]) == 0
+    rec = model / "training"
+    assert (rec / "dit_config.json").read_text() == (again / "config.json").read_text()
+    assert (rec / "dit_init1_config.json").read_text() == (first / "config.json").read_text()
+    assert (rec / "vae_config.json").read_text() == (vae_run / "config.json").read_text()
+    vae_after = load_file(str(model / "vae.safetensors"))
+    assert all(torch.equal(vae_after[k], vae_before[k]) for k in vae_before)
+    assert json.loads((model / "config.json").read_text())["vae_train"] == vae_train

@@ -283,7 +283,7 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
     from kinema import __version__
     from kinema.train.checkpoint import write_json, write_safetensors
     from kinema.train.export import copy_training_record, exportable_run
-    from kinema.train.recipes import read_config, run_weights
+    from kinema.train.recipes import run_weights, vae_source
 
     run = Path(run_dir)
     conf, step = exportable_run(run, "play", "a play")
@@ -291,7 +291,7 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
     if play_cfg.action_guidance != 1.0 and not has_null_action(conf["model"]["num_actions"]):
         raise ValueError(f"{run} was trained without a null action: it cannot ship action guidance "
                          f"{play_cfg.action_guidance}")
-    vae_conf = read_config(conf["vae_source"])
+    _, vae_weights, vae_conf = vae_source(conf["vae_source"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -299,7 +299,7 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
         return {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in sd.items()}
 
     write_safetensors(out / "dit.safetensors", cast(run_weights(run)), {"step": str(step)})
-    write_safetensors(out / "vae.safetensors", cast(run_weights(conf["vae_source"])), {})
+    write_safetensors(out / "vae.safetensors", cast(vae_weights), {})
     model = {"kind": "play-model", "name": name or out.name, "kinema_version": __version__, "dit": conf["model"],
              "play": asdict(play_cfg), **({"play_trained": conf["play"]} if play else {}), "vae": conf["vae"],
              "text_encoder": conf["text_encoder"], "data": conf["data"], "train": conf["train"], "dit_step": step,

@@ -6,13 +6,14 @@ This is the format `Pipeline.from_pretrained` loads and the repo ships; nothing 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
 
 from kinema import __version__
 from kinema.train.checkpoint import latest_checkpoint, write_json, write_safetensors
-from kinema.train.recipes import read_config, run_weights
+from kinema.train.recipes import read_config, run_weights, vae_source
 
 
 def exportable_run(run: Path, kind: str, what: str) -> tuple[dict, int]:
@@ -34,10 +35,9 @@ def export_pipeline(run_dir: str | Path, out_dir: str | Path, *, name: str | Non
     run = Path(run_dir)
     conf, step = exportable_run(run, "dit", "a DiT")
     vae_run = Path(conf["vae_source"]) if vae is None else Path(vae)
-    vae_weights = run_weights(vae_run)
+    _, vae_weights, vae_conf = vae_source(vae_run)
     if vae is not None:
-        _check_same_encoder(run_weights(conf["vae_source"]), vae_weights, conf["vae_source"], vae_run)
-    vae_conf = read_config(vae_run)
+        _check_same_encoder(vae_source(conf["vae_source"])[1], vae_weights, conf["vae_source"], vae_run)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cast = lambda sd: {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in sd.items()}  # noqa
@@ -67,36 +67,60 @@ def _check_same_encoder(base: dict[str, torch.Tensor], new: dict[str, torch.Tens
                          "only a decoder fine-tune (kinema train vae --init-from ... --freeze-encoder) can replace it")
 
 
-RUN_KINDS = ("dit", "vae", "play")  # run directories (an exported model ends a lineage)
+RUN_KINDS = ("dit", "vae", "play")  # run directories
+MODEL_KINDS = ("pipeline", "play-model")  # exported model directories: a lineage that reaches one ends there
+RECORD_FILES = ("config.json", "metrics.jsonl", "loss.png", "command.txt", "train.log")
+_RECORD = re.compile(r"^(dit|vae)(?:_init(\d+))?_(.+)$")  # training/ file names: kind, lineage index, what
 
 
-def _lineage(run: Path, limit: int = 16) -> list[Path]:
-    """The run and the runs it was warm-started from (config "init_from"), newest first, while they are run
-    directories on this disk."""
-    chain = [run]
+def _lineage(run: Path, limit: int = 16) -> tuple[list[Path], Path | None]:
+    """The run directories behind the weights of `run` -- itself, then the runs it was warm-started from (config
+    "init_from"), newest first, while they are on this disk -- and the exported model directory the chain started
+    from, if it did (its training/ holds the record of the runs before). `run` may itself be a model directory."""
+    chain, path = [], Path(run)
     while len(chain) < limit:
         try:
-            src = read_config(chain[-1]).get("init_from")
+            conf = read_config(path)
         except FileNotFoundError:
             break
-        if not src or not (Path(src) / "config.json").is_file() or read_config(src).get("kind") not in RUN_KINDS:
+        if conf.get("kind") in MODEL_KINDS:
+            return chain, path
+        if chain and conf.get("kind") not in RUN_KINDS:
             break
-        chain.append(Path(src))
-    return chain
+        chain.append(path)
+        if not conf.get("init_from"):
+            break
+        path = Path(conf["init_from"])
+    return chain, None
+
+
+def _prefix(kind: str, k: int) -> str:
+    return kind if k == 0 else f"{kind}_init{k}"
 
 
 def copy_training_record(dit_run: Path, vae_run: Path, dest: Path) -> None:
     """The configs, metrics, loss curves and commands of every run behind the weights -- each model's run and the runs
-    it was warm-started from (prefix dit_init1_, dit_init2_, ...) -- so they can be reproduced and read."""
-    import shutil
-
-    dest.mkdir(parents=True, exist_ok=True)
+    it was warm-started from (prefix dit_init1_, dit_init2_, ...) -- so they can be reproduced and read. A lineage that
+    starts from an exported model directory continues with that model's own record, renumbered after this one's
+    runs. Everything is read before anything is written: dest may be the training/ of that very model directory."""
+    records: dict[str, bytes] = {}
     for kind, run in (("dit", dit_run), ("vae", vae_run)):
-        for k, r in enumerate(_lineage(run)):
-            prefix = kind if k == 0 else f"{kind}_init{k}"
-            for name in ("config.json", "metrics.jsonl", "loss.png", "command.txt", "train.log"):
+        chain, model = _lineage(run)
+        for k, r in enumerate(chain):
+            for name in RECORD_FILES:
                 if (r / name).is_file():
-                    shutil.copyfile(r / name, dest / f"{prefix}_{name}")
+                    records[f"{_prefix(kind, k)}_{name}"] = (r / name).read_bytes()
+        if model is not None and (model / "training").is_dir():
+            for f in sorted((model / "training").iterdir()):
+                m = _RECORD.match(f.name)
+                if m and m[1] == kind and f.is_file():
+                    records[f"{_prefix(kind, len(chain) + int(m[2] or 0))}_{m[3]}"] = f.read_bytes()
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in dest.iterdir():  # an earlier export's record: replaced whole, so no file of another lineage stays
+        if f.is_file() and _RECORD.match(f.name):
+            f.unlink()
+    for name, data in records.items():
+        (dest / name).write_bytes(data)
 
 
 def _model_card(model: dict, step: int) -> str:

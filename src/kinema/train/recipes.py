@@ -105,18 +105,24 @@ def run_weights(run_dir: str | Path) -> dict[str, torch.Tensor]:
     return load_file(str(f if f.is_file() else ckpt / "model.safetensors"))
 
 
+def vae_source(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, Any]]:
+    """(VAEConfig dict, weights, how they were trained) of a VAE run directory (its config's "model", its latest EMA
+    weights, its config) or of an exported model directory (config.json's "vae", vae.safetensors in the stored dtype,
+    config.json's "vae_train"): the two kinds of directory `train dit --vae` and `play train --vae` take."""
+    p = Path(path)
+    conf = read_config(p)
+    if conf.get("kind") == "vae":
+        return conf["model"], run_weights(p), conf
+    if (p / "vae.safetensors").is_file():
+        return conf["vae"], load_file(str(p / "vae.safetensors")), conf.get("vae_train") or {}
+    raise ValueError(f"{p} is neither a VAE run directory nor a model directory with vae.safetensors")
+
+
 def load_vae(path: str | Path, *, cfg_override: dict | None = None):
     """A CausalVAE from a VAE run directory or an exported model directory (vae.safetensors), in eval mode, fp32."""
     from kinema.models.vae import CausalVAE, VAEConfig
 
-    p = Path(path)
-    conf = read_config(p)
-    if conf.get("kind") == "vae":
-        cfg_dict, weights = conf["model"], run_weights(p)
-    elif (p / "vae.safetensors").is_file():
-        cfg_dict, weights = conf["vae"], load_file(str(p / "vae.safetensors"))
-    else:
-        raise ValueError(f"{p} is neither a VAE run directory nor a model directory with vae.safetensors")
+    cfg_dict, weights, _ = vae_source(path)
     vae = CausalVAE(VAEConfig(**{**cfg_dict, **(cfg_override or {})}))
     vae.load_state_dict({k: v.float() for k, v in weights.items()})
     return vae.eval().requires_grad_(False)
