@@ -133,17 +133,12 @@ def load_trained(path: str | Path, conf: dict[str, Any], *, run: bool):
     vae.safetensors and dit.safetensors, stored in bf16) or, run=True, of a DiT or play run directory (its latest EMA
     weights and config "model"; the VAE it trained on, from "vae_source"). The VAE is fp32, in eval mode, with the
     latent statistics the DiT was trained with. `conf` is the directory's config.json (the caller checks its kind)."""
-    from kinema.models.vae import CausalVAE, VAEConfig
-
     p = Path(path)
     if run:
         stats = {k: conf["vae"][k] for k in ("latent_shift", "latent_scale")}
         vae, weights, dit_cfg = load_vae(conf["vae_source"], cfg_override=stats), run_weights(p), conf["model"]
     else:
-        vae = CausalVAE(VAEConfig(**conf["vae"]))
-        vae.load_state_dict({k: v.float() for k, v in load_file(str(p / "vae.safetensors")).items()})
-        vae = vae.eval().requires_grad_(False)
-        weights, dit_cfg = load_file(str(p / "dit.safetensors")), conf["dit"]
+        vae, weights, dit_cfg = load_vae(p), load_file(str(p / "dit.safetensors")), conf["dit"]
     return vae, {k: v.float() for k, v in weights.items()}, dit_cfg
 
 
