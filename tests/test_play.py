@@ -352,6 +352,73 @@ def test_shortcut_training_warm_starts_resumes_exactly_and_plays(tiny_dirs, tmp_
         PlayConfig(shortcut=1.0)
 
 
+@pytest.mark.parametrize("guidance,shortcut", [(1.0, False), (2.5, False), (2.5, True)])
+def test_self_rollout_plays_as_sessions_do(request, guidance, shortcut):
+    """The batched rollout that --self-rollout trains on is, row by row, what a Session with that row's seed plays."""
+    from kinema.interactive.recipe import self_rollout
+
+    model = request.getfixturevalue("tiny_shortcut" if shortcut else "tiny")
+    keys = list("WWADQE")  # past the window of 3
+    sessions = []
+    for seed in (3, 4):
+        s = Session(model, "a garden", seed=seed, steps=2, action_guidance=guidance, keep_latents=True)
+        s.start_from_image(_start())
+        for k in keys:
+            s.step(k)
+        sessions.append(torch.cat(s.latents, dim=2))  # (1, C, T, h, w)
+    emb = model.text.encode(["a garden"] * 2)
+    cfg = replace(model.cfg, steps=2, action_guidance=guidance)
+    actions = action_ids(keys).expand(2, -1)  # (2, T): START, then the keys
+    z0 = torch.cat([sessions[0][:, :, :1], sessions[1][:, :, :1]])  # the same start view
+    with torch.no_grad():
+        got = self_rollout(model.dit, z0, actions, emb.tokens, emb.mask, cfg,
+                           [torch.Generator().manual_seed(seed) for seed in (3, 4)])
+    torch.testing.assert_close(got, torch.cat(sessions), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(sessions[0], sessions[1], atol=1e-3)  # the seeds matter, so each row's own is checked
+
+
+def test_self_rollout_training_puts_the_model_rollout_in_the_context(tiny, tiny_dirs, tmp_path, monkeypatch):
+    """--self-rollout F: that share of clips has its context frames replaced by the model's own rollout (a rollout
+    that returns the data gives exactly the plain objective's loss, the real one another), logged as self_share; the
+    run resumes exactly and the flag is saved."""
+    import shutil
+
+    from kinema.interactive import recipe as R
+
+    data = ExploreActionData(PlayDataConfig(size="16x16", frames=5), batch_size=2, seed=2)
+    batch = data.batch(0, 0, 1)
+
+    def loss(cfg):
+        torch.manual_seed(0)
+        out = R.PlayObjective(tiny.vae, tiny.text, cfg)(tiny.dit, batch, torch.Generator().manual_seed(0))
+        return float(out[0].detach()), out[1]
+
+    plain, _ = loss(replace(tiny.cfg, self_rollout=0.0))
+    own, metrics = loss(replace(tiny.cfg, self_rollout=1.0))
+    assert metrics["self_share"] == 1.0 and own != plain
+    calls = []
+    with torch.no_grad():
+        z = tiny.vae.normalize(tiny.vae.encode(batch["video"])[0].float())
+    monkeypatch.setattr(R, "self_rollout", lambda model, z0, actions, *a: (calls.append(actions.shape), z)[1])
+    same, _ = loss(replace(tiny.cfg, self_rollout=1.0))
+    assert calls == [(2, 5)] and same == pytest.approx(plain, rel=1e-6)
+    monkeypatch.undo()
+
+    args = ["play", "train", "--vae", str(tiny_dirs / "vae"), "--preset", "tiny", "--frames", "5", "--window", "3",
+            "--size", "16x16", "--batch-size", "2", "--log-every", "1", "--precision", "fp32", "--warmup", "1",
+            "--self-rollout", "0.5", "--action-dropout", "0.2", "--action-guidance", "2", "--steps", "3"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b"), "--ckpt-every", "1"]) == 0
+    shutil.rmtree(sorted((tmp_path / "b").glob("ckpt-*"))[-1])
+    assert main([*args, "--out", str(tmp_path / "b"), "--resume"]) == 0
+    a, b = ([json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] for run in
+            (tmp_path / "a", tmp_path / "b"))
+    assert [m["loss"] for m in a] == [m["loss"] for m in b] and all(0 <= m["self_share"] <= 1 for m in a)
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["play"]["self_rollout"] == 0.5
+    with pytest.raises(ValueError, match="self_rollout must be in"):
+        PlayConfig(self_rollout=1.5)
+
+
 @pytest.mark.parametrize("compare", [False, True])
 def test_play_writes_mp4_with_the_right_frames(tiny_dirs, tmp_path, compare):
     out = tmp_path / "walk.mp4"

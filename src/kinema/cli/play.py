@@ -116,6 +116,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--shortcut", type=float, default=0.0, metavar="F",
                    help="training: share of clips trained as a shortcut model (the mean velocity over each play "
                         "step, so that 1-4 steps give sharp frames; adds a step-size input); 0 = plain flow matching")
+    t.add_argument("--self-rollout", type=float, default=0.0, metavar="F",
+                   help="training: share of clips whose context frames are the model's own play rollout of the "
+                        "clip's actions (no gradient; the true frames stay the targets), so it learns to go on from "
+                        "its own imperfect past; played with the saved --ctx-noise and --action-guidance; 0 = off")
     t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "
                    "(the rest: random runs of keys)")
     t.add_argument("--init-from", default=None, metavar="DIR",
@@ -260,7 +264,8 @@ def run_train(args: argparse.Namespace) -> int:
     trainer = build_play_run(args.preset, args.vae, data, train_config(args, args.out),
                              play_cfg=PlayConfig(window=args.window, fps=args.fps, ctx_noise=args.ctx_noise,
                                                ctx_noise_max=args.ctx_noise_max, action_dropout=args.action_dropout,
-                                               action_guidance=args.action_guidance, shortcut=args.shortcut),
+                                               action_guidance=args.action_guidance, shortcut=args.shortcut,
+                                               self_rollout=args.self_rollout),
                              resume=args.resume,
                              init_from=args.init_from)
     trainer.fit()

@@ -105,6 +105,14 @@ class PlayConfig:
                     would (sharper frames than plain flow matching, whose few-step Euler averages). Half of those
                     jumps are the play schedules' own (t, d) pairs (with grid_prob). Needs a DiT with step_embed,
                     which the run adds; 0 = plain flow matching.
+    self_rollout:   training: the share of clips whose context frames are the model's own play rollout instead of
+                    the data (Self Forcing's idea, Huang et al. 2025, arXiv 2506.08009, with the data as the target
+                    rather than a distribution-matching critic): from the clip's true first frame, the model plays the
+                    clip's actions as a Session would (steps, shift, ctx_noise, action_guidance, no gradient); those
+                    frames, re-noised like any context frame, replace the true ones where the frame is context, while
+                    the noisy frames keep the true frames and targets. So the model learns the next true frame from
+                    the imperfect past it will hold in play, the exposure gap that blurs long rollouts. Costs one
+                    rollout per such clip (steps x frames batched forwards).
     """
 
     window: int = 8
@@ -124,11 +132,13 @@ class PlayConfig:
     action_dropout: float = 0.0
     action_guidance: float = 1.0
     shortcut: float = 0.0
+    self_rollout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.steps < 1 or self.first_steps < 1:
             raise ValueError("window, steps and first_steps must be >= 1")
-        for name in ("ctx_noise", "ctx_noise_max", "context_prob", "grid_prob", "text_dropout", "action_dropout"):
+        for name in ("ctx_noise", "ctx_noise_max", "context_prob", "grid_prob", "text_dropout", "action_dropout",
+                     "self_rollout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.ctx_noise > self.ctx_noise_max:

@@ -60,10 +60,11 @@ class PlayObjective:
         B, C, T, h, w = z.shape
         with torch.autocast(z.device.type, enabled=False):
             emb = self.text.encode(list(batch["caption"]))
-        eps, t, ctx, drop, no_act, sc, step = [], [], [], [], [], [], []
+        eps, t, ctx, drop, no_act, sc, step, own = [], [], [], [], [], [], [], []
         grid = torch.tensor(cfg.grid_times(), device=z.device)  # (G,)
         jumps = torch.tensor(cfg.grid_jumps(), device=z.device)  # (J, 2): (t, d) of each play step
-        for g in per_sample_generators(batch["seed"], z.device):
+        gens = per_sample_generators(batch["seed"], z.device)
+        for g in gens:
             eps.append(torch.randn(z.shape[1:], generator=g, device=z.device))  # (C, T, h, w)
             is_ctx = torch.rand(T, generator=g, device=z.device) < cfg.context_prob  # (T,)
             is_ctx[int(torch.randint(T, (1,), generator=g, device=z.device))] = False  # at least one frame learns
@@ -85,12 +86,22 @@ class PlayObjective:
                     d = torch.where(on_jump, pick[:, 1], d_free)
                     t_noisy = torch.where(on_jump, pick[:, 0], d_free + (1 - d_free) * t_free)
                 step.append(torch.where(is_ctx, 0.0, d))
+            if cfg.self_rollout > 0:  # drawn last, so runs without it keep their random streams
+                own.append(bool(torch.rand((), generator=g, device=z.device) < cfg.self_rollout))
             t.append(torch.where(is_ctx, t_ctx, t_noisy))
             ctx.append(is_ctx)
         eps, t = torch.stack(eps), torch.stack(t)  # (B, C, T, h, w), (B, T)
         mask = torch.stack(ctx).float()  # (B, T)
-        x_t = interpolate(z, eps, t)  # (B, C, T, h, w)
         actions = batch["actions"].long()  # (B, T)
+        z_in = z  # what each frame is noised from: the data, or the model's own rollout on self-rollout clips
+        if any(own):
+            idx = torch.tensor(own, device=z.device).nonzero()[:, 0]  # (n,)
+            with torch.no_grad():
+                mine = self_rollout(model, z[idx, :, :1], actions[idx], emb.tokens[idx], emb.mask[idx], cfg,
+                                    [gens[i] for i in idx.tolist()])  # (n, C, T, h, w)
+            z_in = z.clone()
+            z_in[idx] = torch.where(mask[idx, None, :, None, None] > 0, mine.to(z.dtype), z[idx])  # context frames
+        x_t = interpolate(z_in, eps, t)  # (B, C, T, h, w)
         if no_act:
             actions = torch.where(torch.stack(no_act), NULL_ACTION, actions)  # (B, T)
         cond = DiTCond(text=emb.tokens, text_mask=emb.mask, mask=mask, actions=actions,
@@ -110,6 +121,8 @@ class PlayObjective:
             metrics["null_action_frac"] = float(torch.stack(no_act)[noisy].float().mean())
         if sc:
             metrics["sc_share"] = sum(sc) / B
+        if own:
+            metrics["self_share"] = sum(own) / B
         patch = model_patch(model)
         return loss, metrics, B * T * (h // patch[1]) * (w // patch[2])
 
@@ -119,6 +132,32 @@ def model_patch(model) -> tuple[int, int, int]:
     inner = getattr(model, "module", model)
     inner = getattr(inner, "_orig_mod", inner)
     return inner.cfg.patch
+
+
+def self_rollout(model, z0: torch.Tensor, actions: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
+                 cfg: PlayConfig, generators: list[torch.Generator]) -> torch.Tensor:
+    """The latents (B, C, T, h, w) that B sessions of `model` make from frames z0 (B, C, 1, h, w) with the actions
+    (B, T) (actions[:, 0]: frame 0's own), played as Session plays them: cfg's steps, shift, ctx_noise and action
+    guidance, fused commits, a sliding KV cache. Row b draws its noise from generators[b] in a Session's order (the
+    commit's noise, then the new frame's), so a one-row rollout is a Session's (tests/test_play.py). Frame 0 is z0.
+    Runs under the caller's autocast and grad mode."""
+    from kinema.flow.timesteps import sampling_schedule
+    from kinema.interactive.session import advance
+
+    inner = getattr(model, "module", model)
+    inner = getattr(inner, "_orig_mod", inner)
+    times = [float(x) for x in sampling_schedule(cfg.steps, cfg.shift)]
+    shape = z0.shape[1:]  # (C, 1, h, w)
+    cache, out = inner.new_cache(), [z0]
+    for j in range(1, actions.shape[1]):
+        ctx = out[-1]
+        if cfg.ctx_noise > 0:
+            noise = torch.stack([torch.randn(shape, generator=g, device=z0.device) for g in generators])
+            ctx = (1.0 - cfg.ctx_noise) * ctx + cfg.ctx_noise * noise
+        x = torch.stack([torch.randn(shape, generator=g, device=z0.device) for g in generators])  # (B, C, 1, h, w)
+        out.append(advance(inner, cache, ctx, x, actions[:, j - 1], actions[:, j], times, cfg.ctx_noise, text,
+                           text_mask, cfg.action_guidance, step_embed=inner.cfg.step_embed).float())
+    return torch.cat(out, dim=2)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

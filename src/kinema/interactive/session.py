@@ -87,6 +87,58 @@ class PlayModel:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# The batched play step (Session, and the self-rollouts of training, kinema.interactive.recipe)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def velocity(forward: Callable[..., Tensor], x: Tensor, t: Tensor, cond: DiTCond, guidance: float,
+             cache=None) -> Tensor:
+    """The velocity (B, C, T, h, w) of frames x (B, C, T, h, w) at times t (B, T); cond holds the per-frame actions
+    and mask (B, T) (and step: the jump each frame takes, a shortcut model's mean velocity over it). forward(x, t,
+    cond, cache) is the DiT. With action guidance g != 1 the noisy frames (mask 0) are also run with NULL_ACTION, in
+    the same forward as rows B..2B-1 (context frames keep their actions in both halves, so both halves of the cache
+    hold the same past), and v = v_null + g (v_action - v_null)."""
+    if guidance == 1.0:
+        return forward(x, t, cond, cache).float()
+    B = x.shape[0]
+    null = torch.where(cond.mask.bool(), cond.actions, NULL_ACTION)  # (B, T)
+    two = DiTCond(text=torch.cat([cond.text, cond.text]), text_mask=torch.cat([cond.text_mask, cond.text_mask]),
+                  mask=torch.cat([cond.mask, cond.mask]), actions=torch.cat([cond.actions, null]),
+                  step=None if cond.step is None else torch.cat([cond.step, cond.step]))
+    v = forward(torch.cat([x, x]), torch.cat([t, t]), two, cache).float()  # (2B, C, T, h, w)
+    return v[B:] + guidance * (v[:B] - v[B:])
+
+
+def advance(forward: Callable[..., Tensor], cache, ctx: Tensor, x: Tensor, a_prev: Tensor, a: Tensor,
+            times: list[float], tau: float, text: Tensor, text_mask: Tensor, guidance: float, *,
+            step_embed: bool = False) -> Tensor:
+    """One fused play step for B rollouts at once: commit the previous frames ctx (B, C, 1, h, w), already re-noised
+    to t = tau, with their actions a_prev (B,) and take the first Euler step of the new frames from noise x
+    (B, C, 1, h, w) with actions a (B,) in the same forward; then the remaining steps of `times` (1 -> 0) on the new
+    frames alone. Returns their latents (B, C, 1, h, w). text (B, L, D), text_mask (B, L); step_embed: the DiT takes
+    a per-frame jump (a shortcut model)."""
+    B = x.shape[0]
+
+    def cond(acts: list[Tensor], mask: list[float], jumps: list[float]) -> DiTCond:
+        return DiTCond(text=text, text_mask=text_mask, mask=torch.tensor([mask]).expand(B, -1),
+                       actions=torch.stack(acts, dim=1), step=torch.tensor([jumps]).expand(B, -1) if step_embed else None)
+
+    def at(*ts: float) -> Tensor:
+        return torch.tensor([ts]).expand(B, -1)  # (B, T)
+
+    cache.write, cache.keep = True, 1
+    try:
+        v = velocity(forward, torch.cat([ctx, x], dim=2), at(tau, times[0]),
+                     cond([a_prev, a], [1.0, 0.0], [0.0, times[0] - times[1]]), guidance, cache)[:, :, 1:]
+    finally:
+        cache.write, cache.keep = False, None
+    x = x + (times[1] - times[0]) * v  # (B, C, 1, h, w)
+    for t, t_next in zip(times[1:-1], times[2:]):
+        x = x + (t_next - t) * velocity(forward, x, at(t), cond([a], [0.0], [t - t_next]), guidance, cache)
+    return x
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # One player's session
 # ----------------------------------------------------------------------------------------------------------------------
 
@@ -131,11 +183,6 @@ class Session:
                        actions=torch.tensor([actions], dtype=torch.long),
                        drop_text=None if drop is None else torch.tensor([drop]))
 
-    def _steps(self, jumps: list[float], rows: int) -> Tensor | None:
-        """The per-frame step input (rows, T) of a shortcut model (the jump each frame takes; 0 for a committed
-        frame); None for a flow-matching model, which has no step input."""
-        return torch.tensor([jumps] * rows) if self.model.dit.cfg.step_embed else None
-
     def _dit(self, x: Tensor, t: list[float] | Tensor, cond: DiTCond, cache=None) -> Tensor:
         """The velocity (B, C, T, h, w); t: one time per frame, a list (batch 1) or a (B, T) tensor."""
         t = t if isinstance(t, Tensor) else torch.tensor([t])  # (B, T)
@@ -145,19 +192,11 @@ class Session:
     def _velocity(self, x: Tensor, t: list[float], actions: list[int], mask: list[float], cache=None,
                   jumps: list[float] | None = None) -> Tensor:
         """The velocity (1, C, T, h, w) of frames x (1, C, T, h, w), one time, action and mask entry per frame; jumps:
-        the step each frame takes (a shortcut model's mean velocity over it; 0 or None = the velocity itself).
-        With action guidance, the noisy frames (mask 0) are also run with NULL_ACTION, in the same forward as batch
-        row 1 (context frames keep their actions in both rows, so both rows of the cache hold the same past), and
-        v = v_null + g (v_action - v_null)."""
-        jumps = jumps or [0.0] * len(t)
-        if self.action_guidance == 1.0:
-            return self._dit(x, t, replace(self._cond(actions, mask), step=self._steps(jumps, 1)), cache)
-        null = [a if m else NULL_ACTION for a, m in zip(actions, mask)]
-        cond = DiTCond(text=self.text.expand(2, -1, -1), text_mask=self.text_mask.expand(2, -1),
-                       mask=torch.tensor([mask, mask]), actions=torch.tensor([actions, null], dtype=torch.long),
-                       step=self._steps(jumps, 2))
-        v = self._dit(x.expand(2, -1, -1, -1, -1), torch.tensor([t, t]), cond, cache)  # (2, C, T, h, w)
-        return v[1:] + self.action_guidance * (v[:1] - v[1:])
+        the step each frame takes (see :func:`velocity`)."""
+        cond = DiTCond(text=self.text, text_mask=self.text_mask, mask=torch.tensor([mask]),
+                       actions=torch.tensor([actions], dtype=torch.long),
+                       step=torch.tensor([jumps or [0.0] * len(t)]) if self.model.dit.cfg.step_embed else None)
+        return velocity(self._dit, x, torch.tensor([t]), cond, self.action_guidance, cache)
 
     def _renoise(self, z: Tensor) -> Tensor:
         """The committed frame as the cache sees it: (1 - tau) z + tau eps (noise augmentation)."""
@@ -233,19 +272,14 @@ class Session:
         x = torch.randn(z_prev.shape, generator=self.generator)  # (1, C, 1, h, w)
         ts, tau, cache = self.times, self.ctx_noise, self.cache
         if self.fuse:  # commit the previous frame and take the first step of this one in one forward
-            cache.write, cache.keep = True, 1
-            v = self._velocity(torch.cat([ctx, x], dim=2), [tau, ts[0]], [a_prev, a], [1.0, 0.0], cache,
-                               [0.0, ts[0] - ts[1]])
-            cache.write, cache.keep = False, None
-            v = v[:, :, 1:]  # (1, C, 1, h, w)
+            x = advance(self._dit, cache, ctx, x, torch.tensor([a_prev]), torch.tensor([a]), ts, tau, self.text,
+                        self.text_mask, self.action_guidance, step_embed=self.model.dit.cfg.step_embed)
         else:
             cache.write = True
             self._velocity(ctx, [tau], [a_prev], [1.0], cache)
             cache.write = False
-            v = self._velocity(x, [ts[0]], [a], [0.0], cache, [ts[0] - ts[1]])
-        x = x + (ts[1] - ts[0]) * v
-        for t, t_next in zip(ts[1:-1], ts[2:]):
-            x = x + (t_next - t) * self._velocity(x, [t], [a], [0.0], cache, [t - t_next])
+            for t, t_next in zip(ts[:-1], ts[1:]):
+                x = x + (t_next - t) * self._velocity(x, [t], [a], [0.0], cache, [t - t_next])
         self.timing["dit_s"] = time.perf_counter() - t0
         return self._finish(x, a)
 
