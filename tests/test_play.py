@@ -269,7 +269,28 @@ def test_warm_start_from_a_play_model_or_run(tiny_dirs, tmp_path):
                  "--window", "3", "--size", "16x16", "--batch-size", "2", "--precision", "fp32", "--init-from",
                  str(tiny_dirs / "model"), "--out", str(warm)]) == 0
     conf, model_conf = (json.loads((d / "config.json").read_text()) for d in (warm, tiny_dirs / "model"))
-    assert conf["init_from"] == str((tiny_dirs / "model").resolve()) and conf["vae"] == model_conf["vae"]
+    assert (warm / conf["init_from"]).resolve() == (tiny_dirs / "model").resolve() and conf["vae"] == model_conf["vae"]
+
+
+def test_runs_record_their_sources_relative_so_a_moved_checkout_still_exports(tiny_dirs, tmp_path):
+    """A run's config names its VAE and warm start relative to the run directory (no machine path); the runs moved
+    together elsewhere (a clone, another machine) still load and export from the same weights."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    conf = json.loads((tiny_dirs / "run" / "config.json").read_text())
+    assert conf["vae_source"] == "../vae"
+    moved = tmp_path / "elsewhere"
+    for name in ("vae", "run"):
+        shutil.copytree(tiny_dirs / name, moved / name)
+    assert main(["play", "export", str(moved / "run"), "-o", str(tmp_path / "model")]) == 0
+    for f in ("vae.safetensors", "dit.safetensors"):
+        got, want = load_file(str(tmp_path / "model" / f)), load_file(str(tiny_dirs / "model" / f))
+        assert all(torch.equal(got[k], want[k]) for k in want)
+    shutil.rmtree(moved / "vae")  # and it is the moved VAE that was read
+    with pytest.raises(FileNotFoundError, match="elsewhere/vae holds no config.json"):
+        load_play(moved / "run")
 
 
 def test_action_dropout_trains_the_null_action_and_old_models_still_load(tiny_dirs, tmp_path, monkeypatch):

@@ -260,7 +260,8 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     exported play model or a play run) warm-starts from its DiT weights and keeps the latent statistics they learned
     (a new optimizer and schedule, unlike a resume)."""
     from kinema.models.text import load_text_encoder
-    from kinema.train.recipes import dit_weights, load_vae, load_warm_start, read_config, restore_or_fit_latent_stats
+    from kinema.train.recipes import (dit_weights, load_vae, load_warm_start, read_config, recorded_path,
+                                      restore_or_fit_latent_stats)
     from kinema.train.trainer import Trainer
 
     if preset not in PRESETS:
@@ -301,9 +302,9 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
         load_warm_start(model, init_weights)  # a new step-size embedding starts at zero output: the same model
     text = load_text_encoder(text_encoder)
     run_config = {"kind": "play", "preset": preset, "model": asdict(model.cfg), "play": asdict(play_cfg),
-                  "vae": asdict(vae.cfg), "vae_source": str(Path(vae_path).resolve()), "text_encoder": text_encoder,
+                  "vae": asdict(vae.cfg), "vae_source": recorded_path(vae_path, train_cfg.out_dir), "text_encoder": text_encoder,
                   "data": data_cfg.to_dict(),
-                  "init_from": None if init_from is None else str(Path(init_from).resolve())}
+                  "init_from": None if init_from is None else recorded_path(init_from, train_cfg.out_dir)}
     return Trainer(model, PlayObjective(vae, text, play_cfg), data, train_cfg, run_config=run_config,
                    sample_fn=play_sample_fn(vae, text, play_cfg, data_cfg), resume=resume)
 
@@ -321,8 +322,8 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
     config.json keeps the run's under "play_trained")."""
     from kinema import __version__
     from kinema.train.checkpoint import write_json, write_safetensors
-    from kinema.train.export import copy_training_record, exportable_run
-    from kinema.train.recipes import run_weights, vae_source
+    from kinema.train.export import cast_state, copy_training_record, exportable_run
+    from kinema.train.recipes import recalled_path, run_weights, vae_source
 
     run = Path(run_dir)
     conf, step = exportable_run(run, "play", "a play")
@@ -330,15 +331,12 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
     if play_cfg.action_guidance != 1.0 and not has_null_action(conf["model"]["num_actions"]):
         raise ValueError(f"{run} was trained without a null action: it cannot ship action guidance "
                          f"{play_cfg.action_guidance}")
-    _, vae_weights, vae_conf = vae_source(conf["vae_source"])
+    vae_run = recalled_path(conf["vae_source"], run)
+    _, vae_weights, vae_conf = vae_source(vae_run)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-
-    def cast(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in sd.items()}
-
-    write_safetensors(out / "dit.safetensors", cast(run_weights(run)), {"step": str(step)})
-    write_safetensors(out / "vae.safetensors", cast(vae_weights), {})
+    write_safetensors(out / "dit.safetensors", cast_state(run_weights(run), dtype), {"step": str(step)})
+    write_safetensors(out / "vae.safetensors", cast_state(vae_weights, dtype), {})
     model = {"kind": "play-model", "name": name or out.name, "kinema_version": __version__, "dit": conf["model"],
              "play": asdict(play_cfg), **({"play_trained": conf["play"]} if play else {}), "vae": conf["vae"],
              "text_encoder": conf["text_encoder"], "data": conf["data"], "train": conf["train"], "dit_step": step,
@@ -346,5 +344,5 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
                            "train": vae_conf.get("train")},
              "dtype": str(dtype).removeprefix("torch.")}
     write_json(out / "config.json", model)
-    copy_training_record(run, Path(conf["vae_source"]), out / "training")  # dit_*, vae_*: configs, metrics, logs
+    copy_training_record(run, vae_run, out / "training")  # dit_*, vae_*: configs, metrics, logs
     return out, sum(f.stat().st_size for f in out.iterdir() if f.is_file())

@@ -13,7 +13,7 @@ import torch
 
 from kinema import __version__
 from kinema.train.checkpoint import latest_checkpoint, write_json, write_safetensors
-from kinema.train.recipes import read_config, run_weights, vae_source
+from kinema.train.recipes import read_config, recalled_path, run_weights, vae_source
 
 
 def exportable_run(run: Path, kind: str, what: str) -> tuple[dict, int]:
@@ -28,21 +28,26 @@ def exportable_run(run: Path, kind: str, what: str) -> tuple[dict, int]:
     return conf, int(json.loads((ckpt / "trainer.json").read_text())["step"])
 
 
+def cast_state(sd: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The state dict as a model directory stores it: floating tensors in `dtype` (bf16 when shipped), contiguous."""
+    return {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in sd.items()}
+
+
 def export_pipeline(run_dir: str | Path, out_dir: str | Path, *, name: str | None = None,
                     dtype: torch.dtype = torch.bfloat16, vae: str | Path | None = None) -> Path:
     """vae: another VAE run to ship instead of the DiT's own, e.g. a decoder fine-tune (`kinema train vae --init-from
     ... --freeze-encoder`); its encoder must equal the one the DiT learned the latents of."""
     run = Path(run_dir)
     conf, step = exportable_run(run, "dit", "a DiT")
-    vae_run = Path(conf["vae_source"]) if vae is None else Path(vae)
+    own_vae = recalled_path(conf["vae_source"], run)
+    vae_run = own_vae if vae is None else Path(vae)
     _, vae_weights, vae_conf = vae_source(vae_run)
     if vae is not None:
-        _check_same_encoder(vae_source(conf["vae_source"])[1], vae_weights, conf["vae_source"], vae_run)
+        _check_same_encoder(vae_source(own_vae)[1], vae_weights, own_vae, vae_run)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cast = lambda sd: {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in sd.items()}  # noqa
-    write_safetensors(out / "dit.safetensors", cast(run_weights(run)), {"step": str(step)})
-    write_safetensors(out / "vae.safetensors", cast(vae_weights), {})
+    write_safetensors(out / "dit.safetensors", cast_state(run_weights(run), dtype), {"step": str(step)})
+    write_safetensors(out / "vae.safetensors", cast_state(vae_weights, dtype), {})
     model = {
         "kind": "pipeline", "name": name or out.name, "kinema_version": __version__,
         "dit": conf["model"], "vae": conf["vae"], "text_encoder": conf["text_encoder"], "flow": conf["flow"],
@@ -90,7 +95,7 @@ def _lineage(run: Path, limit: int = 16) -> tuple[list[Path], Path | None]:
         chain.append(path)
         if not conf.get("init_from"):
             break
-        path = Path(conf["init_from"])
+        path = recalled_path(conf["init_from"], path)
     return chain, None
 
 

@@ -22,6 +22,7 @@ Frans et al. 2024 (shortcut models, arXiv 2410.12557).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,23 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return json.loads((p / "config.json").read_text(encoding="utf-8"))
 
 
+def recorded_path(path: str | Path, run_dir: str | Path) -> str:
+    """`path` as a run's config.json records it ("init_from", "vae_source"): relative to the run directory, so the
+    record names no machine path and reads the same in a moved or cloned checkout; absolute only where no relative
+    path exists (another drive)."""
+    target, base = Path(path).resolve(), Path(run_dir).resolve()
+    try:
+        return os.path.relpath(target, base)
+    except ValueError:
+        return str(target)
+
+
+def recalled_path(value: str, run_dir: str | Path) -> Path:
+    """The directory a run config's recorded path names (recorded_path's inverse; an absolute path, as runs before
+    it recorded, stays as it is)."""
+    return (Path(run_dir) / value).resolve()
+
+
 def run_weights(run_dir: str | Path) -> dict[str, torch.Tensor]:
     """The EMA weights (or the raw ones when EMA was off) of a run directory's latest checkpoint."""
     from kinema.train.checkpoint import latest_checkpoint
@@ -136,7 +154,8 @@ def load_trained(path: str | Path, conf: dict[str, Any], *, run: bool):
     p = Path(path)
     if run:
         stats = {k: conf["vae"][k] for k in ("latent_shift", "latent_scale")}
-        vae, weights, dit_cfg = load_vae(conf["vae_source"], cfg_override=stats), run_weights(p), conf["model"]
+        vae = load_vae(recalled_path(conf["vae_source"], p), cfg_override=stats)
+        weights, dit_cfg = run_weights(p), conf["model"]
     else:
         vae, weights, dit_cfg = load_vae(p), load_file(str(p / "dit.safetensors")), conf["dit"]
     return vae, {k: v.float() for k, v in weights.items()}, dit_cfg
@@ -377,7 +396,7 @@ def build_vae_run(preset: str | None, data_cfg: DataConfig, train_cfg, *, resume
     data = make_data(data_cfg, train_cfg.batch_size, train_cfg.seed)
     run_config = {"kind": "vae", "preset": preset, "model": asdict(cfg), "data": data_cfg.to_dict(),
                   "objective": {"kl_weight": kl_weight},
-                  "init_from": None if init_from is None else str(Path(init_from).resolve()),
+                  "init_from": None if init_from is None else recorded_path(init_from, train_cfg.out_dir),
                   "freeze_encoder": freeze_encoder}
     return Trainer(model, VAEObjective(kl_weight), data, train_cfg, run_config=run_config,
                    sample_fn=vae_sample_fn(data), resume=resume)
@@ -416,8 +435,9 @@ def build_dit_run(preset, vae_path: str | Path, data_cfg: DataConfig, train_cfg,
         load_warm_start(model, init_weights)
     text = load_text_encoder(text_encoder)
     run_config = {"kind": "dit", "preset": preset, "model": asdict(cfg), "vae": asdict(vae.cfg),
-                  "init_from": None if init_from is None else str(Path(init_from).resolve()),
-                  "vae_source": str(Path(vae_path).resolve()), "text_encoder": text_encoder, "flow": asdict(flow),
+                  "init_from": None if init_from is None else recorded_path(init_from, train_cfg.out_dir),
+                  "vae_source": recorded_path(vae_path, train_cfg.out_dir), "text_encoder": text_encoder,
+                  "flow": asdict(flow),
                   "data": data_cfg.to_dict()}
     objective = DiTObjective(vae, text, flow, cfg.patch, encode_bf16=train_cfg.precision == "bf16")
     return Trainer(model, objective, data, train_cfg, run_config=run_config,
