@@ -127,11 +127,15 @@ class PlayObjective:
         return loss, metrics, B * T * (h // patch[1]) * (w // patch[2])
 
 
+def unwrapped(model):
+    """The DiT inside a (possibly DDP-wrapped or compiled) model."""
+    inner = getattr(model, "module", model)
+    return getattr(inner, "_orig_mod", inner)
+
+
 def model_patch(model) -> tuple[int, int, int]:
     """The DiT patch of a (possibly DDP-wrapped or compiled) model."""
-    inner = getattr(model, "module", model)
-    inner = getattr(inner, "_orig_mod", inner)
-    return inner.cfg.patch
+    return unwrapped(model).cfg.patch
 
 
 def self_rollout(model, z0: torch.Tensor, actions: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
@@ -144,8 +148,7 @@ def self_rollout(model, z0: torch.Tensor, actions: torch.Tensor, text: torch.Ten
     from kinema.flow.timesteps import sampling_schedule
     from kinema.interactive.session import advance
 
-    inner = getattr(model, "module", model)
-    inner = getattr(inner, "_orig_mod", inner)
+    inner = unwrapped(model)
     times = [float(x) for x in sampling_schedule(cfg.steps, cfg.shift)]
     shape = z0.shape[1:]  # (C, 1, h, w)
     cache, out = inner.new_cache(), [z0]
@@ -302,8 +305,8 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
         load_warm_start(model, init_weights)  # a new step-size embedding starts at zero output: the same model
     text = load_text_encoder(text_encoder)
     run_config = {"kind": "play", "preset": preset, "model": asdict(model.cfg), "play": asdict(play_cfg),
-                  "vae": asdict(vae.cfg), "vae_source": recorded_path(vae_path, train_cfg.out_dir), "text_encoder": text_encoder,
-                  "data": data_cfg.to_dict(),
+                  "vae": asdict(vae.cfg), "vae_source": recorded_path(vae_path, train_cfg.out_dir),
+                  "text_encoder": text_encoder, "data": data_cfg.to_dict(),
                   "init_from": None if init_from is None else recorded_path(init_from, train_cfg.out_dir)}
     return Trainer(model, PlayObjective(vae, text, play_cfg), data, train_cfg, run_config=run_config,
                    sample_fn=play_sample_fn(vae, text, play_cfg, data_cfg), resume=resume)

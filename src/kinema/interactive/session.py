@@ -121,7 +121,8 @@ def advance(forward: Callable[..., Tensor], cache, ctx: Tensor, x: Tensor, a_pre
 
     def cond(acts: list[Tensor], mask: list[float], jumps: list[float]) -> DiTCond:
         return DiTCond(text=text, text_mask=text_mask, mask=torch.tensor([mask]).expand(B, -1),
-                       actions=torch.stack(acts, dim=1), step=torch.tensor([jumps]).expand(B, -1) if step_embed else None)
+                       actions=torch.stack(acts, dim=1),
+                       step=torch.tensor([jumps]).expand(B, -1) if step_embed else None)
 
     def at(*ts: float) -> Tensor:
         return torch.tensor([ts]).expand(B, -1)  # (B, T)
