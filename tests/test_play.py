@@ -512,6 +512,28 @@ def test_bench_and_eval_json_last_line_parses(tiny_dirs, capsys, tmp_path):
     assert res["loop_closure"]["turns"] == 40 and res["loop_closure"]["gt_psnr_last_vs_first"] > 40
 
 
+
+def test_eval_play_intervals_are_over_worlds_and_paired(tiny):
+    """The PSNR gain over repeat-last is the mean over worlds of (model - baseline) in the same world, with a bootstrap
+    interval around it; the report prints the intervals (and none for a single world)."""
+    from kinema.interactive.evaluate import evaluate_play, format_report
+
+    res = evaluate_play(tiny, n=3, frames=3, policies=("random",), idm_worlds=0, progress=False)
+    r = res["policies"]["random"]
+    g = r["intervals"]["psnr_gain"]["1"]  # frames=3: horizon 1 only
+    assert list(r["intervals"]["psnr_gain"]) == ["1"] and g["n"] == 3
+    assert g["mean"] == pytest.approx(r["psnr"]["1"] - r["base_psnr"]["1"])
+    assert g["ci95"][0] <= g["mean"] <= g["ci95"][1] and g["ci95"][0] < g["ci95"][1]
+    for name in ("action_accuracy", "direction_accuracy"):
+        ci = r["intervals"][name]
+        assert ci["mean"] == pytest.approx(r[name]) and ci["ci95"][0] <= r[name] <= ci["ci95"][1]
+    text = "\n".join(format_report(res))
+    assert "gain vs repeat-last" in text and "95% CI: 1 [" in text
+    one = evaluate_play(tiny, n=1, frames=3, policies=("random",), idm_worlds=0, progress=False)
+    assert "95% CI" not in "\n".join(format_report(one))
+    del one["policies"]["random"]["intervals"]  # results.json written before the intervals existed still format
+    assert "gain vs repeat-last" not in "\n".join(format_report(one))
+
 def test_export_refuses_another_kind_of_run_and_a_run_without_checkpoints(tiny_dirs, tmp_path):
     from kinema.interactive.recipe import export_play
     from kinema.train.checkpoint import write_json

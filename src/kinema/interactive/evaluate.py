@@ -16,6 +16,10 @@ actions as the ground-truth renderer. Measured:
 - Stability over the whole rollout: sharpness (mean |Laplacian|) and motion (mean |frame difference|) of the model's
   frames divided by the ground truth's, early (first 32 frames) and late (last 64): a collapse to blur shows as a
   falling sharpness ratio, a frozen picture as a motion ratio near 0.
+- Intervals ("intervals" per policy): 95% percentile-bootstrap intervals over the evaluation worlds (kinema.eval.stats,
+  fixed seed) of the exact and direction following and of the PSNR gain over repeat-last at each horizon (model minus
+  baseline in the same world, so the comparison is paired). "Clearly beats repeat-last" means the gain's interval lies
+  above 0. With a few worlds they are wide: that is how much the mean can move with another draw of worlds.
 """
 
 from __future__ import annotations
@@ -153,6 +157,7 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
     """Run the evaluation (module docstring) on a PlayModel; returns one JSON-serialisable dict. With `examples` (a
     list), the first world of each policy is appended to it as {"policy", "scenario", "keys", "gt", "model"} (uint8
     (T, H, W, 3) frames) for write_play_report's contact sheet."""
+    from kinema.eval.stats import BOOT_SEED, mean_ci
     from kinema.interactive.bench import cpu_name
     from kinema.interactive.session import Session, rollout
     from kinema.train.data import EVAL_SEED_START
@@ -219,8 +224,13 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             sharp_late.append(sg[late].mean() / max(st[late].mean(), 1e-9))
             motion_early.append(mg[early][:-1].mean() / max(mt[early][:-1].mean(), 1e-9) if frames > 2 else 1.0)
             motion_late.append(mg[late.start:].mean() / max(mt[late.start:].mean(), 1e-9))
+        rng = np.random.default_rng(BOOT_SEED)
+        gain = {str(k): mean_ci([a - b for a, b in zip(per_h["psnr"][k], per_h["base_psnr"][k])], rng)
+                for k in horizons}
         result["policies"][policy] = {
             **{name: {str(k): _mean(v[k]) for k in horizons} for name, v in per_h.items()},
+            "intervals": {"psnr_gain": gain, "action_accuracy": mean_ci(follow, rng),
+                          "direction_accuracy": mean_ci(direction, rng)},
             "action_accuracy": _mean(follow), "action_accuracy_gt": _mean(follow_gt),
             "action_accuracy_baseline": _mean(follow_base),
             "direction_accuracy": _mean(direction), "direction_accuracy_gt": _mean(direction_gt),
@@ -265,6 +275,13 @@ def _loop_closure(model, play: dict[str, Any], seed: int, turns: int, on_frame) 
             "psnr_last_vs_gt": float(a[:, 2].mean()), "psnr_halfway_vs_gt": float(a[:, 3].mean())}
 
 
+def _interval(d: dict | None, lead: str = "") -> str:
+    """'[lo, hi]' of a kinema.eval.stats interval, '' when there is none (no intervals, or one world)."""
+    if not d or d["n"] < 2 or d["ci95"][0] is None:
+        return ""
+    return f"{lead}[{d['ci95'][0]:.2f}, {d['ci95'][1]:.2f}]"
+
+
 def format_report(res: dict[str, Any]) -> list[str]:
     """Human-readable lines of an evaluate_play result."""
     lines = [f"play eval: {res['model']}, {res['steps']} step(s)/frame, context noise {res['ctx_noise']}, action "
@@ -276,10 +293,17 @@ def format_report(res: dict[str, Any]) -> list[str]:
                             ("ssim", "SSIM"), ("base_ssim", "repeat-last SSIM")):
             lines.append(f"    {label:18s}" + "  ".join(f"{v:6.3f}" if "ssim" in name else f"{v:6.2f}"
                                                         for v in r[name].values()))
-        lines.append(f"    action following {r['action_accuracy']:.3f} (ground truth {r['action_accuracy_gt']:.3f}, "
-                     f"repeat-last {r['action_accuracy_baseline']:.3f})")
+        ci = r.get("intervals")  # results written before the intervals existed have none
+        if ci:
+            gains = ci["psnr_gain"]
+            cis = ", ".join(f"{h} {_interval(g)}" for h, g in gains.items() if _interval(g))
+            lines.append(f"    {'gain vs repeat-last':18s}" + "  ".join(f"{g['mean']:+6.2f}" for g in gains.values())
+                         + (f"   95% CI: {cis}" if cis else ""))
+        lines.append(f"    action following {r['action_accuracy']:.3f}{_interval(ci and ci['action_accuracy'], ' ')} "
+                     f"(ground truth {r['action_accuracy_gt']:.3f}, repeat-last {r['action_accuracy_baseline']:.3f})")
         top = ", ".join(f"{k} {v}" for k, v in list(r["confusions"].items())[:4]) or "none"
-        lines.append(f"    direction following {r['direction_accuracy']:.3f} (ground truth "
+        lines.append(f"    direction following {r['direction_accuracy']:.3f}"
+                     f"{_interval(ci and ci['direction_accuracy'], ' ')} (ground truth "
                      f"{r['direction_accuracy_gt']:.3f}); most common confusions: {top}")
         s = r["stability"]
         lines.append(f"    sharpness vs truth {s['sharpness_ratio_early']:.2f} early, {s['sharpness_ratio_late']:.2f} "
