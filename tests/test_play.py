@@ -513,10 +513,23 @@ def test_bench_and_eval_json_last_line_parses(tiny_dirs, capsys, tmp_path):
 
 
 
-def test_eval_play_intervals_are_over_worlds_and_paired(tiny):
+def test_eval_play_intervals_are_over_worlds_and_paired(tiny, monkeypatch):
     """The PSNR gain over repeat-last is the mean over worlds of (model - baseline) in the same world, with a bootstrap
-    interval around it; the report prints the intervals (and none for a single world)."""
-    from kinema.interactive.evaluate import evaluate_play, format_report
+    interval around it; the report prints the intervals (and none for a single world). The judge also reads the
+    ground truth through the model's VAE: with a VAE that returned its input, that reading is the truth's."""
+    import kinema.interactive.evaluate as ev
+    from kinema.interactive.evaluate import evaluate_play, format_report, psnr
+
+    real = evaluate_play(tiny, n=1, frames=4, policies=("scripted",), idm_worlds=0, progress=False)
+    assert 0 <= real["policies"]["scripted"]["action_accuracy_vae"] <= 1
+    monkeypatch.setattr(ev, "_vae_recon", lambda model, frames: frames)
+    lossless = evaluate_play(tiny, n=1, frames=4, policies=("scripted",), idm_worlds=0, progress=False)
+    r = lossless["policies"]["scripted"]
+    assert r["action_accuracy_vae"] == r["action_accuracy_gt"]
+    assert r["direction_accuracy_vae"] == r["direction_accuracy_gt"]
+    assert r["vae_psnr"]["1"] == psnr(np.zeros((2, 2, 3)), np.zeros((2, 2, 3)))  # identical frames
+    assert "through the VAE" in "\n".join(format_report(lossless))
+    monkeypatch.undo()
 
     res = evaluate_play(tiny, n=3, frames=3, policies=("random",), idm_worlds=0, progress=False)
     r = res["policies"]["random"]
