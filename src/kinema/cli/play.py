@@ -120,6 +120,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="training: share of clips whose context frames are the model's own play rollout of the "
                         "clip's actions (no gradient; the true frames stay the targets), so it learns to go on from "
                         "its own imperfect past; played with the saved --ctx-noise and --action-guidance; 0 = off")
+    t.add_argument("--distill", type=float, default=0.0, metavar="F",
+                   help="training: share of clips whose noisy frames learn the --teacher's path over each play step "
+                        "(--distill-steps Euler steps with action guidance --distill-guidance), so that 1-2 steps "
+                        "without guidance play like the teacher's many guided ones; adds a step-size input; 0 = off")
+    t.add_argument("--teacher", default=None, metavar="DIR",
+                   help="with --distill: the frozen play model or run to learn from (same latents; a resumed run "
+                        "keeps its own)")
+    t.add_argument("--distill-steps", type=int, default=4, metavar="K", help="--distill: teacher steps per play step")
+    t.add_argument("--distill-guidance", type=float, default=2.0, metavar="G",
+                   help="--distill: the teacher's action guidance")
     t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "
                    "(the rest: random runs of keys)")
     t.add_argument("--init-from", default=None, metavar="DIR",
@@ -265,9 +275,10 @@ def run_train(args: argparse.Namespace) -> int:
                              play_cfg=PlayConfig(window=args.window, fps=args.fps, ctx_noise=args.ctx_noise,
                                                ctx_noise_max=args.ctx_noise_max, action_dropout=args.action_dropout,
                                                action_guidance=args.action_guidance, shortcut=args.shortcut,
-                                               self_rollout=args.self_rollout),
-                             resume=args.resume,
-                             init_from=args.init_from)
+                                               self_rollout=args.self_rollout, distill=args.distill,
+                                               distill_steps=args.distill_steps,
+                                               distill_guidance=args.distill_guidance),
+                             resume=args.resume, init_from=args.init_from, teacher=args.teacher)
     trainer.fit()
     print(f"run directory: {args.out} (export with: kinema play export {args.out} -o kinema-explore)")
     return 0

@@ -113,6 +113,17 @@ class PlayConfig:
                     the noisy frames keep the true frames and targets. So the model learns the next true frame from
                     the imperfect past it will hold in play, the exposure gap that blurs long rollouts. Costs one
                     rollout per such clip (steps x frames batched forwards).
+    distill:        training: the share of clips whose noisy frames learn a frozen teacher's jump instead of the
+                    data (guidance and step distillation, as in Meng et al. 2023, arXiv 2210.03142, and progressive
+                    distillation, Salimans & Ho 2022, arXiv 2202.00512, done in one stage): each noisy frame gets one
+                    of the play schedules' (t, d) jumps, and its target is the mean velocity of distill_steps Euler
+                    steps of the teacher over that jump, action-guided with distill_guidance (the teacher's two
+                    branches, as play runs them). The teacher's sample path is fixed by its noise, so the student
+                    learns a mapping, not an average; a student played at 2 steps and guidance 1 makes what the
+                    teacher makes at 2 x distill_steps steps with guidance. Needs a teacher (a play model or run on
+                    the same latents, kinema play train --teacher) and adds the step-size input; 0 = off.
+    distill_steps:  Euler steps of the teacher per distilled jump.
+    distill_guidance: the teacher's action guidance (> 1 needs a teacher trained with action dropout).
     """
 
     window: int = 8
@@ -133,12 +144,15 @@ class PlayConfig:
     action_guidance: float = 1.0
     shortcut: float = 0.0
     self_rollout: float = 0.0
+    distill: float = 0.0
+    distill_steps: int = 4
+    distill_guidance: float = 2.0
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.steps < 1 or self.first_steps < 1:
             raise ValueError("window, steps and first_steps must be >= 1")
         for name in ("ctx_noise", "ctx_noise_max", "context_prob", "grid_prob", "text_dropout", "action_dropout",
-                     "self_rollout"):
+                     "self_rollout", "distill"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.ctx_noise > self.ctx_noise_max:
@@ -149,6 +163,9 @@ class PlayConfig:
         check_action_guidance(self.action_guidance)
         if not 0.0 <= self.shortcut < 1.0:
             raise ValueError(f"shortcut must be in [0, 1), got {self.shortcut}")
+        if self.distill_steps < 1:
+            raise ValueError(f"distill_steps must be >= 1, got {self.distill_steps}")
+        check_action_guidance(self.distill_guidance)
 
     def grid_times(self) -> list[float]:
         """The times at which 1-, 2- and 4-step play evaluates the model (each schedule without its final 0)."""

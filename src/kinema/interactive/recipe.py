@@ -21,7 +21,9 @@ With PlayConfig.shortcut > 0, that share of clips trains a shortcut model instea
 2410.12557, as kinema.train.recipes does for the physics DiT): each noisy frame also gets a jump size d (half the time
 one of the play schedules' own (t, d) steps, else log-uniform with t >= d) and learns the mean velocity over it from
 two half jumps of the model itself (kinema.flow.shortcut); the step input is per frame and 0 on context frames, as in
-play, where the cache holds committed frames that do not move.
+play, where the cache holds committed frames that do not move. With PlayConfig.distill > 0 (and a teacher), that
+share of clips puts every noisy frame on a play jump and learns a frozen teacher's many-step, action-guided path over
+it instead (teacher_target).
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ from kinema.train.trainer import per_sample_generators
 class PlayObjective:
     """Diffusion-forcing flow-matching loss of a PlayDiT on VAE latents of action-labelled explore walks."""
 
-    def __init__(self, vae, text_encoder, cfg: PlayConfig) -> None:
-        self.vae, self.text, self.cfg = vae, text_encoder, cfg
+    def __init__(self, vae, text_encoder, cfg: PlayConfig, teacher=None) -> None:
+        if cfg.distill > 0 and teacher is None:
+            raise ValueError("PlayConfig.distill > 0 needs a teacher (kinema play train --teacher MODEL)")
+        self.vae, self.text, self.cfg, self.teacher = vae, text_encoder, cfg, teacher
 
     def __call__(self, model, batch: dict[str, Any], generator: torch.Generator):
         from kinema.models.dit import DiTCond
@@ -60,7 +64,7 @@ class PlayObjective:
         B, C, T, h, w = z.shape
         with torch.autocast(z.device.type, enabled=False):
             emb = self.text.encode(list(batch["caption"]))
-        eps, t, ctx, drop, no_act, sc, step, own = [], [], [], [], [], [], [], []
+        eps, t, ctx, drop, no_act, sc, step, own, dist = [], [], [], [], [], [], [], [], []
         grid = torch.tensor(cfg.grid_times(), device=z.device)  # (G,)
         jumps = torch.tensor(cfg.grid_jumps(), device=z.device)  # (J, 2): (t, d) of each play step
         gens = per_sample_generators(batch["seed"], z.device)
@@ -77,7 +81,7 @@ class PlayObjective:
             if cfg.action_dropout > 0:  # drawn last, so runs without it keep their exact random streams
                 no_act.append((torch.rand(T, generator=g, device=z.device) < cfg.action_dropout) & ~is_ctx)
             d = torch.zeros(T, device=z.device)  # (T,) the jump each frame learns; 0 = the velocity
-            if cfg.shortcut > 0:  # drawn after everything else, so runs without it keep their random streams
+            if cfg.shortcut > 0 or cfg.distill > 0:  # drawn after everything else: earlier runs keep their streams
                 sc.append(bool(torch.rand((), generator=g, device=z.device) < cfg.shortcut))
                 pick = jumps[torch.randint(len(jumps), (T,), generator=g, device=z.device)]  # (T, 2)
                 d_free = sample_step_sizes(T, g).to(z.device)  # (T,) log-uniform
@@ -88,6 +92,11 @@ class PlayObjective:
                 step.append(torch.where(is_ctx, 0.0, d))
             if cfg.self_rollout > 0:  # drawn last, so runs without it keep their random streams
                 own.append(bool(torch.rand((), generator=g, device=z.device) < cfg.self_rollout))
+            if cfg.distill > 0:  # drawn last; a distilled clip is not also a shortcut clip
+                dist.append(bool(torch.rand((), generator=g, device=z.device) < cfg.distill))
+                if dist[-1]:  # every noisy frame takes one of play's own jumps
+                    sc[-1], d, t_noisy = False, pick[:, 1], pick[:, 0]
+                    step[-1] = torch.where(is_ctx, 0.0, d)
             t.append(torch.where(is_ctx, t_ctx, t_noisy))
             ctx.append(is_ctx)
         eps, t = torch.stack(eps), torch.stack(t)  # (B, C, T, h, w), (B, T)
@@ -111,6 +120,11 @@ class PlayObjective:
             idx = torch.tensor(sc, device=z.device).nonzero()[:, 0]  # (n,)
             target = target.clone()
             target[idx] = shortcut_target(model, x_t[idx], t[idx], cond.take(idx), cond.step[idx], mask[idx])
+        if any(dist):
+            idx = torch.tensor(dist, device=z.device).nonzero()[:, 0]  # (n,)
+            target = target.clone()
+            target[idx] = teacher_target(self.teacher, x_t[idx], t[idx], cond.take(idx), cond.step[idx], mask[idx],
+                                         cfg.distill_steps, cfg.distill_guidance)
         v = model(x_t, t, cond).float()  # (B, C, T, h, w)
         wgt = (1 - mask)[:, None, :, None, None].expand_as(v)  # (B, C, T, h, w): loss on noisy frames only
         err = (v - target).square() * wgt
@@ -123,8 +137,33 @@ class PlayObjective:
             metrics["sc_share"] = sum(sc) / B
         if own:
             metrics["self_share"] = sum(own) / B
+        if dist:
+            metrics["distill_share"] = sum(dist) / B
         patch = model_patch(model)
         return loss, metrics, B * T * (h // patch[1]) * (w // patch[2])
+
+
+@torch.no_grad()
+def teacher_target(teacher, x_t: torch.Tensor, t: torch.Tensor, cond, d: torch.Tensor, mask: torch.Tensor,
+                   steps: int, guidance: float) -> torch.Tensor:
+    """The mean velocity (B, C, T, h, w) of `steps` Euler steps of a frozen teacher DiT over each frame's jump: from
+    x_t (B, C, T, h, w) at t (B, T), every noisy frame (mask 0) moves d (B, T) (0 on context frames, which stay where
+    they are, as committed frames do in play); the velocity is action-guided with `guidance`, its two branches in
+    one forward (kinema.interactive.session.velocity). Target = (x_t - x_end) / d on the noisy frames, 0 elsewhere.
+    A teacher with a step-size input is asked for each sub-step's jump; the condition's text dropout and null
+    actions are the teacher's too."""
+    from kinema.flow.path import expand_t
+    from kinema.interactive.session import velocity
+
+    free = 1 - mask.float()  # (B, T)
+    h = d * free / steps  # (B, T): each sub-step's jump
+    sub = replace(cond, step=h if teacher.cfg.step_embed else None)
+    x, tt = x_t.float(), t.float()
+    for _ in range(steps):
+        v = velocity(lambda a, b, c, _cache: teacher(a, b, c), x.to(x_t.dtype), tt, sub, guidance)
+        x = x - expand_t(h, x) * v
+        tt = (tt - h).clamp_min(0.0)
+    return torch.where(expand_t(free, x) > 0, (x_t.float() - x) / expand_t(d.clamp_min(1e-6), x), 0.0)
 
 
 def unwrapped(model):
@@ -258,13 +297,14 @@ def build_play_vae_run(preset: str, data_cfg, train_cfg, *, resume: bool = False
 
 def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, train_cfg, *,
                    play_cfg: PlayConfig | None = None, resume: bool = False, text_encoder: str = "minilm+zh",
-                   init_from: str | Path | None = None):
+                   init_from: str | Path | None = None, teacher: str | Path | None = None):
     """A PlayDiT run on explore walks, on the latents of a time_down=1 VAE run or model directory. init_from (an
     exported play model or a play run) warm-starts from its DiT weights and keeps the latent statistics they learned
-    (a new optimizer and schedule, unlike a resume)."""
+    (a new optimizer and schedule, unlike a resume). teacher (a play model or run on the same latents: the same
+    latent statistics) is the frozen DiT that PlayConfig.distill learns from."""
     from kinema.models.text import load_text_encoder
-    from kinema.train.recipes import (dit_weights, load_vae, load_warm_start, read_config, recorded_path,
-                                      restore_or_fit_latent_stats)
+    from kinema.train.recipes import (dit_weights, load_vae, load_warm_start, read_config, recalled_path,
+                                      recorded_path, restore_or_fit_latent_stats)
     from kinema.train.trainer import Trainer
 
     if preset not in PRESETS:
@@ -289,7 +329,7 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     if saved_model:  # a run started before NULL_ACTION existed resumes with the embeddings it has
         cfg = replace(cfg, num_actions=saved_model["num_actions"])
     # a shortcut objective needs the step-size input; a model that has one keeps it (warm start or resume)
-    step_embed = (play_cfg.shortcut > 0 or saved_model.get("step_embed", False)
+    step_embed = (play_cfg.shortcut > 0 or play_cfg.distill > 0 or saved_model.get("step_embed", False)
                   or any(k.startswith("step_embed.") for k in (init_weights or {})))
     cfg = replace(cfg, step_embed=step_embed)
     if play_cfg.action_dropout > 0 and not has_null_action(cfg.num_actions):
@@ -304,12 +344,39 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
                             "action_embed.weight": torch.cat([rows, rows.float().mean(0, keepdim=True).to(rows)])}
         load_warm_start(model, init_weights)  # a new step-size embedding starts at zero output: the same model
     text = load_text_encoder(text_encoder)
+    if resume and teacher is None and saved.exists():  # a resumed run keeps the teacher it started with
+        recorded = read_config(saved.parent).get("teacher")
+        teacher = None if recorded is None else recalled_path(recorded, saved.parent)
+    frozen = None if play_cfg.distill == 0 else load_teacher(teacher, vae, play_cfg.distill_guidance)
     run_config = {"kind": "play", "preset": preset, "model": asdict(model.cfg), "play": asdict(play_cfg),
                   "vae": asdict(vae.cfg), "vae_source": recorded_path(vae_path, train_cfg.out_dir),
                   "text_encoder": text_encoder, "data": data_cfg.to_dict(),
-                  "init_from": None if init_from is None else recorded_path(init_from, train_cfg.out_dir)}
-    return Trainer(model, PlayObjective(vae, text, play_cfg), data, train_cfg, run_config=run_config,
+                  "init_from": None if init_from is None else recorded_path(init_from, train_cfg.out_dir),
+                  **({"teacher": recorded_path(teacher, train_cfg.out_dir)} if frozen is not None else {})}
+    return Trainer(model, PlayObjective(vae, text, play_cfg, frozen), data, train_cfg, run_config=run_config,
                    sample_fn=play_sample_fn(vae, text, play_cfg, data_cfg), resume=resume)
+
+
+def load_teacher(path: str | Path | None, vae, guidance: float):
+    """The frozen PlayDiT of a play model or run, checked to work on `vae`'s latents (same channels and latent
+    statistics: the teacher's targets live in its own latent space) and to have the null action that guidance > 1
+    needs."""
+    if path is None:
+        raise ValueError("PlayConfig.distill > 0 needs a teacher (kinema play train --teacher MODEL)")
+    t = load_play(path)
+
+    def stats(c) -> torch.Tensor:
+        return torch.cat([torch.as_tensor(c.latent_shift, dtype=torch.float64).flatten(),
+                          torch.as_tensor(c.latent_scale, dtype=torch.float64).flatten()])
+
+    same = (t.vae.cfg.latent_channels == vae.cfg.latent_channels and stats(t.vae.cfg).shape == stats(vae.cfg).shape
+            and torch.allclose(stats(t.vae.cfg), stats(vae.cfg), rtol=1e-6, atol=0.0))
+    if not same:
+        raise ValueError(f"teacher {path} works on other latents (channels or latent statistics differ from this "
+                         "run's VAE); warm-start the run from it (--init-from) or use its VAE (--vae)")
+    if guidance != 1.0 and not t.dit.has_null_action:
+        raise ValueError(f"teacher {path} was trained without a null action: distill guidance {guidance} needs one")
+    return t.dit.eval().requires_grad_(False)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

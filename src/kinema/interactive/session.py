@@ -102,9 +102,12 @@ def velocity(forward: Callable[..., Tensor], x: Tensor, t: Tensor, cond: DiTCond
         return forward(x, t, cond, cache).float()
     B = x.shape[0]
     null = torch.where(cond.mask.bool(), cond.actions, NULL_ACTION)  # (B, T)
-    two = DiTCond(text=torch.cat([cond.text, cond.text]), text_mask=torch.cat([cond.text_mask, cond.text_mask]),
-                  mask=torch.cat([cond.mask, cond.mask]), actions=torch.cat([cond.actions, null]),
-                  step=None if cond.step is None else torch.cat([cond.step, cond.step]))
+
+    def twice(v: Tensor | None) -> Tensor | None:
+        return None if v is None else torch.cat([v, v])
+
+    two = DiTCond(text=twice(cond.text), text_mask=twice(cond.text_mask), mask=twice(cond.mask),
+                  actions=torch.cat([cond.actions, null]), drop_text=twice(cond.drop_text), step=twice(cond.step))
     v = forward(torch.cat([x, x]), torch.cat([t, t]), two, cache).float()  # (2B, C, T, h, w)
     return v[B:] + guidance * (v[:B] - v[B:])
 
