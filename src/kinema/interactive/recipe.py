@@ -7,7 +7,8 @@
 Both runs use the project's Trainer (kinema.train.trainer) and step-indexed data, so `--resume` continues exactly.
 
 Run directory config (kind "play"): {"kind", "preset", "model": DiTConfig, "play": PlayConfig, "vae": VAEConfig with
-latent statistics, "vae_source", "text_encoder", "data": PlayDataConfig, "init_from", "train": TrainConfig}.
+latent statistics, "vae_source", "text_encoder", "data": PlayDataConfig, "init_from", "train": TrainConfig, and
+"teacher" for a distillation run}.
 Model directory (kind "play-model"): config.json + dit.safetensors + vae.safetensors in bf16.
 
 Objective (Diffusion Forcing, Chen et al. 2024, arXiv 2407.01392, with GameNGen's context noise augmentation,
