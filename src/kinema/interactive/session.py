@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from kinema.flow.samplers import sample_euler
+from kinema.flow.samplers import cat_conds, sample_euler
 from kinema.flow.timesteps import sampling_schedule
 from kinema.interactive.model import KEYS, NULL_ACTION, START, PlayConfig, PlayDiT, check_action_guidance
 from kinema.models.dit import DiTCond
@@ -102,12 +102,7 @@ def velocity(forward: Callable[..., Tensor], x: Tensor, t: Tensor, cond: DiTCond
         return forward(x, t, cond, cache).float()
     B = x.shape[0]
     null = torch.where(cond.mask.bool(), cond.actions, NULL_ACTION)  # (B, T)
-
-    def twice(v: Tensor | None) -> Tensor | None:
-        return None if v is None else torch.cat([v, v])
-
-    two = DiTCond(text=twice(cond.text), text_mask=twice(cond.text_mask), mask=twice(cond.mask),
-                  actions=torch.cat([cond.actions, null]), drop_text=twice(cond.drop_text), step=twice(cond.step))
+    two = cat_conds(cond, replace(cond, actions=null))  # every field batched twice, the actions null in the second
     v = forward(torch.cat([x, x]), torch.cat([t, t]), two, cache).float()  # (2B, C, T, h, w)
     return v[B:] + guidance * (v[:B] - v[B:])
 
