@@ -130,6 +130,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--distill-steps", type=int, default=4, metavar="K", help="--distill: teacher steps per play step")
     t.add_argument("--distill-guidance", type=float, default=2.0, metavar="G",
                    help="--distill: the teacher's action guidance")
+    t.add_argument("--bridge", type=float, default=0.0, metavar="SIGMA",
+                   help="each new frame's flow starts from the previous frame's latent plus SIGMA x noise instead of "
+                        "pure noise (a bridge from one frame to the next; saved with the model, play follows it); "
+                        "0 = from noise")
     t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "
                    "(the rest: random runs of keys)")
     t.add_argument("--init-from", default=None, metavar="DIR",
@@ -277,7 +281,7 @@ def run_train(args: argparse.Namespace) -> int:
                                                action_guidance=args.action_guidance, shortcut=args.shortcut,
                                                self_rollout=args.self_rollout, distill=args.distill,
                                                distill_steps=args.distill_steps,
-                                               distill_guidance=args.distill_guidance),
+                                               distill_guidance=args.distill_guidance, bridge=args.bridge),
                              resume=args.resume, init_from=args.init_from, teacher=args.teacher)
     trainer.fit()
     print(f"run directory: {args.out} (export with: kinema play export {args.out} -o kinema-explore)")

@@ -41,6 +41,7 @@ START = len(KEYS)  # the action of frame 0 (the start view: nothing was done yet
 NUM_ACTIONS = len(KEYS) + 1
 NULL_ACTION = NUM_ACTIONS  # "no action given": the unconditional branch of action guidance
 ACTION_GUIDANCE_MAX = 20.0  # action guidance is checked against [0, this] (PlayConfig and Session)
+BRIDGE_MAX = 4.0  # PlayConfig.bridge is checked against [0, this] (latents are normalised to about unit variance)
 
 
 def action_ids(keys: list[str] | str, *, start: bool = True) -> Tensor:
@@ -124,6 +125,13 @@ class PlayConfig:
                     the same latents, kinema play train --teacher) and adds the step-size input; 0 = off.
     distill_steps:  Euler steps of the teacher per distilled jump.
     distill_guidance: the teacher's action guidance (> 1 needs a teacher trained with action dropout).
+    bridge:         where each new frame's flow starts (t = 1): 0 = pure noise, as in every other flow model here;
+                    sigma > 0 = the previous frame's latent plus sigma times noise (a stochastic-interpolant bridge
+                    from the current state to the next, Chen et al. 2024, arXiv 2403.13724). Training interpolates
+                    each noisy frame between its true latent and the previous frame's latent plus noise, and play
+                    starts each frame from the last frame it made, so the few steps only cover the short way from
+                    one frame to the next: what the model gets wrong shows as wrong motion rather than blur. Frame 0
+                    (nothing before it) starts from noise either way. A model's bridge is fixed by its training.
     """
 
     window: int = 8
@@ -147,6 +155,7 @@ class PlayConfig:
     distill: float = 0.0
     distill_steps: int = 4
     distill_guidance: float = 2.0
+    bridge: float = 0.0
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.steps < 1 or self.first_steps < 1:
@@ -166,6 +175,9 @@ class PlayConfig:
         if self.distill_steps < 1:
             raise ValueError(f"distill_steps must be >= 1, got {self.distill_steps}")
         check_action_guidance(self.distill_guidance)
+        if not 0.0 <= self.bridge <= BRIDGE_MAX:
+            raise ValueError(f"bridge must be in [0, {BRIDGE_MAX:g}] (the noise around the previous frame), "
+                             f"got {self.bridge}")
 
     def grid_times(self) -> list[float]:
         """The times at which 1-, 2- and 4-step play evaluates the model (each schedule without its final 0)."""
@@ -180,6 +192,12 @@ class PlayConfig:
             ts = [float(t) for t in sampling_schedule(k, self.shift)]
             pairs |= {(round(a, 12), round(a - b, 12)) for a, b in zip(ts, ts[1:])}
         return sorted(pairs)
+
+
+def frame_source(bridge: float, prev: Tensor, eps: Tensor) -> Tensor:
+    """Where a new frame's flow starts (t = 1), like eps: the noise eps itself, or with PlayConfig.bridge > 0 the
+    previous frame's clean latent prev plus bridge * eps."""
+    return eps if bridge == 0 else prev + bridge * eps
 
 
 def check_action_guidance(g: float) -> None:

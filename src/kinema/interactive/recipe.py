@@ -40,7 +40,7 @@ from kinema.flow.shortcut import sample_step_sizes, shortcut_target
 from kinema.flow.timesteps import apply_shift, logit_normal
 from kinema.interactive.data import ExploreActionData, PlayDataConfig, walk
 from kinema.interactive.model import (NULL_ACTION, NUM_ACTIONS, PRESETS, VAE_PRESETS, PlayConfig, build_play_dit,
-                                     has_null_action)
+                                     frame_source, has_null_action)
 from kinema.train.trainer import per_sample_generators
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -111,12 +111,17 @@ class PlayObjective:
                                     [gens[i] for i in idx.tolist()])  # (n, C, T, h, w)
             z_in = z.clone()
             z_in[idx] = torch.where(mask[idx, None, :, None, None] > 0, mine.to(z.dtype), z[idx])  # context frames
-        x_t = interpolate(z_in, eps, t)  # (B, C, T, h, w)
+        src = eps  # where each frame's flow starts (t = 1)
+        if cfg.bridge > 0:  # noisy frames after frame 0 start from the previous latent plus noise (PlayConfig.bridge)
+            prev = torch.cat([torch.zeros_like(z_in[:, :, :1]), z_in[:, :, :-1]], dim=2)  # (B, C, T, h, w)
+            bridged = (mask == 0) & (torch.arange(T, device=z.device) > 0)  # (B, T)
+            src = torch.where(bridged[:, None, :, None, None], frame_source(cfg.bridge, prev, eps), eps)
+        x_t = interpolate(z_in, src, t)  # (B, C, T, h, w)
         if no_act:
             actions = torch.where(torch.stack(no_act), NULL_ACTION, actions)  # (B, T)
         cond = DiTCond(text=emb.tokens, text_mask=emb.mask, mask=mask, actions=actions,
                        drop_text=torch.tensor(drop, device=z.device), step=torch.stack(step) if step else None)
-        target = target_velocity(z, eps)  # (B, C, T, h, w)
+        target = target_velocity(z, src)  # (B, C, T, h, w)
         if any(sc):
             idx = torch.tensor(sc, device=z.device).nonzero()[:, 0]  # (n,)
             target = target.clone()
@@ -197,7 +202,8 @@ def self_rollout(model, z0: torch.Tensor, actions: torch.Tensor, text: torch.Ten
         if cfg.ctx_noise > 0:
             noise = torch.stack([torch.randn(shape, generator=g, device=z0.device) for g in generators])
             ctx = (1.0 - cfg.ctx_noise) * ctx + cfg.ctx_noise * noise
-        x = torch.stack([torch.randn(shape, generator=g, device=z0.device) for g in generators])  # (B, C, 1, h, w)
+        eps = torch.stack([torch.randn(shape, generator=g, device=z0.device) for g in generators])  # (B, C, 1, h, w)
+        x = frame_source(cfg.bridge, out[-1].to(eps.dtype), eps)
         out.append(advance(inner, cache, ctx, x, actions[:, j - 1], actions[:, j], times, cfg.ctx_noise, text,
                            text_mask, cfg.action_guidance, step_embed=inner.cfg.step_embed).float())
     return torch.cat(out, dim=2)
@@ -348,7 +354,8 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     if resume and teacher is None and saved.exists():  # a resumed run keeps the teacher it started with
         recorded = read_config(saved.parent).get("teacher")
         teacher = None if recorded is None else recalled_path(recorded, saved.parent)
-    frozen = None if play_cfg.distill == 0 else load_teacher(teacher, vae, play_cfg.distill_guidance)
+    frozen = None if play_cfg.distill == 0 else load_teacher(teacher, vae, play_cfg.distill_guidance,
+                                                             play_cfg.bridge)
     run_config = {"kind": "play", "preset": preset, "model": asdict(model.cfg), "play": asdict(play_cfg),
                   "vae": asdict(vae.cfg), "vae_source": recorded_path(vae_path, train_cfg.out_dir),
                   "text_encoder": text_encoder, "data": data_cfg.to_dict(),
@@ -358,10 +365,10 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
                    sample_fn=play_sample_fn(vae, text, play_cfg, data_cfg), resume=resume)
 
 
-def load_teacher(path: str | Path | None, vae, guidance: float):
+def load_teacher(path: str | Path | None, vae, guidance: float, bridge: float = 0.0):
     """The frozen PlayDiT of a play model or run, checked to work on `vae`'s latents (same channels and latent
-    statistics: the teacher's targets live in its own latent space) and to have the null action that guidance > 1
-    needs."""
+    statistics: the teacher's targets live in its own latent space), to start its frames where the student does (the
+    same PlayConfig.bridge) and to have the null action that guidance > 1 needs."""
     if path is None:
         raise ValueError("PlayConfig.distill > 0 needs a teacher (kinema play train --teacher MODEL)")
     t = load_play(path)
@@ -375,6 +382,9 @@ def load_teacher(path: str | Path | None, vae, guidance: float):
     if not same:
         raise ValueError(f"teacher {path} works on other latents (channels or latent statistics differ from this "
                          "run's VAE); warm-start the run from it (--init-from) or use its VAE (--vae)")
+    if t.cfg.bridge != bridge:
+        raise ValueError(f"teacher {path} starts its frames with bridge {t.cfg.bridge}, this run with {bridge}: a "
+                         "teacher's path only fits a student whose frames start from the same place")
     if guidance != 1.0 and not t.dit.has_null_action:
         raise ValueError(f"teacher {path} was trained without a null action: distill guidance {guidance} needs one")
     return t.dit.eval().requires_grad_(False)

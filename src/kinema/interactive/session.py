@@ -6,7 +6,7 @@
     frame = s.step("W")                                    # (64, 64, 3) uint8, one frame per action
 
 Per frame: `steps` Euler steps on the new latent frame from noise (t = 1) to data (t = 0), attending to the cached
-window. The finished frame is then committed: re-noised to t = ctx_noise (noise augmentation, as in training) and
+window (a model trained with PlayConfig.bridge starts from the last frame's latent plus noise instead). The finished frame is then committed: re-noised to t = ctx_noise (noise augmentation, as in training) and
 written into the KV cache with mask = 1. With fuse=True the commit of frame n runs in the same forward as the first
 step of frame n + 1 (two frames, only the first is kept), so 1-step play is one DiT forward per frame. Decoding is
 streaming (CausalVAE.decode_next, one latent frame -> one video frame) under bf16 autocast. A shortcut model
@@ -31,7 +31,8 @@ from torch import Tensor
 
 from kinema.flow.samplers import cat_conds, sample_euler
 from kinema.flow.timesteps import sampling_schedule
-from kinema.interactive.model import KEYS, NULL_ACTION, START, PlayConfig, PlayDiT, check_action_guidance
+from kinema.interactive.model import (KEYS, NULL_ACTION, START, PlayConfig, PlayDiT, check_action_guidance,
+                                      frame_source)
 from kinema.models.dit import DiTCond
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -268,7 +269,8 @@ class Session:
         t0 = time.perf_counter()
         a, (z_prev, a_prev) = KEYS.index(key), self.pending
         ctx = self._renoise(z_prev)  # (1, C, 1, h, w)
-        x = torch.randn(z_prev.shape, generator=self.generator)  # (1, C, 1, h, w)
+        eps = torch.randn(z_prev.shape, generator=self.generator)  # (1, C, 1, h, w)
+        x = frame_source(self.model.cfg.bridge, z_prev, eps)  # noise, or the last frame plus noise (a bridge)
         ts, tau, cache = self.times, self.ctx_noise, self.cache
         if self.fuse:  # commit the previous frame and take the first step of this one in one forward
             x = advance(self._dit, cache, ctx, x, torch.tensor([a_prev]), torch.tensor([a]), ts, tau, self.text,
@@ -316,7 +318,7 @@ def reference_rollout(model: PlayModel, z0: Tensor, keys: list[str], prompt: str
         seq.append(s._renoise(z))
         times.append(s.ctx_noise)
         acts.append(a_prev)
-        x = torch.randn(z.shape, generator=s.generator)  # (1, C, 1, h, w)
+        x = frame_source(model.cfg.bridge, z, torch.randn(z.shape, generator=s.generator))  # (1, C, 1, h, w)
         mask = [1.0] * len(seq) + [0.0]
         for t, t_next in zip(s.times[:-1], s.times[1:]):
             jumps = [0.0] * len(seq) + [t - t_next]
