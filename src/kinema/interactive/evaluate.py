@@ -10,6 +10,9 @@ actions as the ground-truth renderer. Measured:
   estimator on the ground truth is reported beside it, and on the ground truth through the model's VAE (each frame
   encoded and decoded alone: what the judge can read at best from this model's frames); validate_idm checks it on
   separate worlds (>= 95%).
+  Beside it, following from the true past: each frame made by one play step from the ground truth's past (the
+  Session commits the true frame instead of its own, session.teacher_forced) and judged against the true previous
+  frame through the VAE: what the model's step does apart from the drift of its rollout.
   The baseline (a frozen picture) reads as "." everywhere. Beside the exact accuracy: the direction accuracy, with
   keys that move the view the same way counted as one (A turn and Q strafe both shift the picture right, D and E
   left; W, S and . stay apart): a model that moves the view the right way but turns where it should strafe scores
@@ -39,7 +42,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from kinema.interactive.data import action_sequence, random_runs, scene_caption, walk
-from kinema.interactive.idm import KEYS, camera_for, estimate_actions
+from kinema.interactive.idm import KEYS, action_scores_batch, camera_for, estimate_actions
 
 HORIZONS = (1, 8, 32, 128, 512)
 POLICIES = ("scripted", "random")
@@ -161,7 +164,7 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
     (T, H, W, 3) frames) for write_play_report's contact sheet."""
     from kinema.eval.stats import BOOT_SEED, mean_ci
     from kinema.interactive.bench import cpu_name
-    from kinema.interactive.session import Session, rollout
+    from kinema.interactive.session import Session, rollout, teacher_forced
     from kinema.train.data import EVAL_SEED_START
     from kinema.worlds.explore import SCENARIOS, TURN_SPEED, make_world
 
@@ -187,7 +190,7 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
         acc: dict[str, list] = {k: [] for k in ("psnr", "ssim", "base_psnr", "base_ssim", "vae_psnr")}
         per_h = {name: {k: [] for k in horizons} for name in acc}
         follow, follow_gt, follow_vae, follow_base = [], [], [], []
-        direction, direction_gt, direction_vae = [], [], []
+        direction, direction_gt, direction_vae, follow_tf, direction_tf = [], [], [], [], []
         confusions: Counter = Counter()
         sharp_early, sharp_late, motion_early, motion_late = [], [], [], []
         for i in range(n):
@@ -201,6 +204,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed + i, **play), keys,
                           gt[0], on_frame=bar.update)
             t_gen, n_gen = t_gen + time.perf_counter() - t0, n_gen + frames
+            prompt = scene_caption(world, fps)["en"]["detailed"]
+            one = _decode_each(model, teacher_forced(model, gt, keys, prompt, seed=seed + i, **play))  # (T-1, ...)
             if examples is not None and i == 0:
                 examples.append({"policy": policy, "scenario": scenario, "keys": keys, "gt": gt, "model": gen})
             recon = _vae_recon(model, gt)  # every frame through the VAE alone: the model's ceiling
@@ -216,6 +221,10 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             exact, direct, conf = follow_scores(estimate_actions(gen, cam), truth, clean)
             exact_gt, direct_gt, _ = follow_scores(estimate_actions(gt, cam), truth, clean)
             exact_vae, direct_vae, _ = follow_scores(estimate_actions(recon, cam), truth, clean)
+            est_tf = [KEYS[int(j)] for j in action_scores_batch(recon[:-1], one, cam).argmin(1)]
+            exact_tf, direct_tf, _ = follow_scores(est_tf, truth, clean)
+            follow_tf.append(exact_tf)
+            direction_tf.append(direct_tf)
             follow.append(exact)
             follow_gt.append(exact_gt)
             follow_vae.append(exact_vae)
@@ -236,11 +245,14 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
         result["policies"][policy] = {
             **{name: {str(k): _mean(v[k]) for k in horizons} for name, v in per_h.items()},
             "intervals": {"psnr_gain": gain, "action_accuracy": mean_ci(follow, rng),
-                          "direction_accuracy": mean_ci(direction, rng)},
+                          "direction_accuracy": mean_ci(direction, rng),
+                          "action_accuracy_tf": mean_ci(follow_tf, rng),
+                          "direction_accuracy_tf": mean_ci(direction_tf, rng)},
             "action_accuracy": _mean(follow), "action_accuracy_gt": _mean(follow_gt),
             "action_accuracy_vae": _mean(follow_vae), "action_accuracy_baseline": _mean(follow_base),
             "direction_accuracy": _mean(direction), "direction_accuracy_gt": _mean(direction_gt),
             "direction_accuracy_vae": _mean(direction_vae),
+            "action_accuracy_tf": _mean(follow_tf), "direction_accuracy_tf": _mean(direction_tf),
             "confusions": dict(confusions.most_common()),
             "stability": {"sharpness_ratio_early": _mean(sharp_early), "sharpness_ratio_late": _mean(sharp_late),
                           "motion_ratio_early": _mean(motion_early), "motion_ratio_late": _mean(motion_late)},
@@ -257,7 +269,13 @@ def _vae_recon(model, frames: np.ndarray) -> np.ndarray:
     x = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0  # (1, 3, T, H, W)
     with torch.no_grad():
         mean, _ = model.vae.encode(x.permute(2, 1, 0, 3, 4))  # frames as a batch of 1-frame videos
-        y = model.vae.decode(mean)  # (T, 3, 1, H, W)
+    return _decode_each(model, model.vae.normalize(mean).permute(2, 1, 0, 3, 4))
+
+
+def _decode_each(model, z: torch.Tensor) -> np.ndarray:
+    """DiT latents (1, C, T, h, w), each frame decoded alone -> uint8 (T, H, W, 3)."""
+    with torch.no_grad():
+        y = model.vae.decode(model.vae.denormalize(z.permute(2, 1, 0, 3, 4)))  # (T, 3, 1, H, W)
     return ((y[:, :, 0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
@@ -319,6 +337,10 @@ def format_report(res: dict[str, Any]) -> list[str]:
                      f"{_interval(ci and ci['direction_accuracy'], ' ')} (ground truth "
                      f"{r['direction_accuracy_gt']:.3f}{_vae(r, 'direction_accuracy_vae')}); most common confusions: "
                      f"{top}")
+        if r.get("action_accuracy_tf") is not None:  # results written before this measure existed have none
+            lines.append(f"    from the true past (one step each): exact {r['action_accuracy_tf']:.3f}"
+                         f"{_interval(ci and ci.get('action_accuracy_tf'), ' ')}, direction "
+                         f"{r['direction_accuracy_tf']:.3f}{_interval(ci and ci.get('direction_accuracy_tf'), ' ')}")
         s = r["stability"]
         lines.append(f"    sharpness vs truth {s['sharpness_ratio_early']:.2f} early, {s['sharpness_ratio_late']:.2f} "
                      f"late; motion vs truth {s['motion_ratio_early']:.2f} early, {s['motion_ratio_late']:.2f} late")

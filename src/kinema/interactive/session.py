@@ -304,6 +304,29 @@ def rollout(session: Session, keys: list[str], start: np.ndarray | None = None, 
 
 
 @torch.no_grad()
+def teacher_forced(model: PlayModel, truth: np.ndarray, keys: list[str], prompt: str = "", *, seed: int = 0,
+                   **play: Any) -> Tensor:
+    """Latents (1, C, T - 1, h, w) of frames 1 .. T - 1 of `truth` (uint8 (T, H, W, 3): a view, then the view after
+    each of `keys`), each made by one play step from the true past: a Session (settings `play`: steps, ctx_noise,
+    action_guidance, ...) that commits the true frame, encoded, in place of the one it made (teacher forcing). So the
+    step is measured apart from the drift of a rollout (kinema eval play)."""
+    truth = np.asarray(truth)
+    if truth.ndim != 4 or len(truth) != len(keys) + 1:
+        raise ValueError(f"truth must be uint8 (1 + len(keys), H, W, 3) = ({len(keys) + 1}, H, W, 3), got "
+                         f"{truth.shape}")
+    s = Session(model, prompt, seed=seed, **play)
+    s.start_from_image(truth[0])
+    x = torch.from_numpy(truth[1:]).permute(0, 3, 1, 2)[:, :, None].float() / 127.5 - 1.0  # (T-1, 3, 1, H, W)
+    true = model.vae.normalize(model.vae.encode(x)[0])  # (T-1, C, 1, h, w): each frame alone, as start_from_image
+    made = []
+    for k, key in enumerate(keys):
+        s.step(key)
+        made.append(s.pending[0])
+        s.pending = (true[k:k + 1], s.pending[1])  # the next step commits the truth
+    return torch.cat(made, dim=2)  # (1, C, T-1, h, w)
+
+
+@torch.no_grad()
 def reference_rollout(model: PlayModel, z0: Tensor, keys: list[str], prompt: str = "", *, seed: int = 0,
                       steps: int | None = None, ctx_noise: float | None = None, shift: float | None = None,
                       action_guidance: float | None = None) -> list[Tensor]:
