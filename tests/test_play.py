@@ -256,7 +256,8 @@ def test_warm_start_from_a_play_model_or_run(tiny_dirs, tmp_path):
         assert got.keys() == want.keys() and all(torch.equal(got[k], want[k].float()) for k in want)
         saved = json.loads((tiny_dirs / name / "config.json").read_text())["vae"]
         vae_cfg = trainer.objective.vae.cfg
-        assert (list(vae_cfg.latent_shift), list(vae_cfg.latent_scale)) == (saved["latent_shift"], saved["latent_scale"])
+        stats = (list(vae_cfg.latent_shift), list(vae_cfg.latent_scale))
+        assert stats == (saved["latent_shift"], saved["latent_scale"])
     fitted = load_vae(tiny_dirs / "vae")
     fit_latent_stats(fitted, ExploreActionData(data, 2, 7))
     assert list(fitted.cfg.latent_scale) != saved["latent_scale"]  # so keeping the source's stats is seen above
