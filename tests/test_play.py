@@ -57,6 +57,12 @@ def tiny_shortcut(text):
     return PlayModel.random("tiny", "tiny-t1", cfg=PlayConfig(window=3, shortcut=0.25), seed=1, text_encoder=text)
 
 
+@pytest.fixture(scope="module")
+def tiny_bridge(text):
+    """A tiny model whose frames start from the previous frame plus noise (PlayConfig.bridge)."""
+    return PlayModel.random("tiny", "tiny-t1", cfg=PlayConfig(window=3, bridge=0.5), seed=1, text_encoder=text)
+
+
 def _start(size: int = 16) -> np.ndarray:
     world = E.make_world("garden", SEED)
     return world.view(world.start_pose(), size, size)
@@ -67,10 +73,12 @@ def _start(size: int = 16) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fuse,guidance,shortcut", [(True, 1.0, False), (False, 1.0, False), (True, 2.5, False),
-                                                     (False, 2.5, False), (True, 1.0, True), (False, 2.5, True)])
-def test_cached_rollout_equals_uncached_full_forward(request, fuse, guidance, shortcut):
-    tiny = request.getfixturevalue("tiny_shortcut" if shortcut else "tiny")
+@pytest.mark.parametrize("fuse,guidance,kind", [(True, 1.0, "tiny"), (False, 1.0, "tiny"), (True, 2.5, "tiny"),
+                                                 (False, 2.5, "tiny"), (True, 1.0, "tiny_shortcut"),
+                                                 (False, 2.5, "tiny_shortcut"), (True, 2.5, "tiny_bridge"),
+                                                 (False, 1.0, "tiny_bridge")])
+def test_cached_rollout_equals_uncached_full_forward(request, fuse, guidance, kind):
+    tiny = request.getfixturevalue(kind)
     keys = list("WWADQE.SW")  # 9 frames after the start: the window of 3 slides 7 times
     s = Session(tiny, "a garden", seed=3, steps=2, fuse=fuse, keep_latents=True, action_guidance=guidance)
     s.start_from_image(_start())
@@ -372,12 +380,13 @@ def test_shortcut_training_warm_starts_resumes_exactly_and_plays(tiny_dirs, tmp_
         PlayConfig(shortcut=1.0)
 
 
-@pytest.mark.parametrize("guidance,shortcut", [(1.0, False), (2.5, False), (2.5, True)])
-def test_self_rollout_plays_as_sessions_do(request, guidance, shortcut):
+@pytest.mark.parametrize("guidance,kind", [(1.0, "tiny"), (2.5, "tiny"), (2.5, "tiny_shortcut"),
+                                            (2.5, "tiny_bridge")])
+def test_self_rollout_plays_as_sessions_do(request, guidance, kind):
     """The batched rollout that --self-rollout trains on is, row by row, what a Session with that row's seed plays."""
     from kinema.interactive.recipe import self_rollout
 
-    model = request.getfixturevalue("tiny_shortcut" if shortcut else "tiny")
+    model = request.getfixturevalue(kind)
     keys = list("WWADQE")  # past the window of 3
     sessions = []
     for seed in (3, 4):
