@@ -200,11 +200,10 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             rng = np.random.default_rng(world_seed)
             keys = action_sequence(policy, world, frames - 1, fps, rng)
             gt = walk(world, keys, w, h, fps)  # (T, H, W, 3)
-            t0 = time.perf_counter()
-            gen = rollout(Session(model, scene_caption(world, fps)["en"]["detailed"], seed=seed + i, **play), keys,
-                          gt[0], on_frame=bar.update)
-            t_gen, n_gen = t_gen + time.perf_counter() - t0, n_gen + frames
             prompt = scene_caption(world, fps)["en"]["detailed"]
+            t0 = time.perf_counter()
+            gen = rollout(Session(model, prompt, seed=seed + i, **play), keys, gt[0], on_frame=bar.update)
+            t_gen, n_gen = t_gen + time.perf_counter() - t0, n_gen + frames
             one = _decode_each(model, teacher_forced(model, gt, keys, prompt, seed=seed + i, **play))  # (T-1, ...)
             if examples is not None and i == 0:
                 examples.append({"policy": policy, "scenario": scenario, "keys": keys, "gt": gt, "model": gen})
