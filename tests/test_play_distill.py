@@ -122,7 +122,9 @@ def test_distill_run_records_its_teacher_resumes_exactly_and_checks_the_latents(
     assert conf["teacher"] == "../teacher" and conf["model"]["step_embed"]
     assert (conf["play"]["distill"], conf["play"]["distill_steps"], conf["play"]["distill_guidance"]) == (0.5, 2, 2.0)
 
-    vae = R.load_play(tmp_path / "teacher").vae
+    loaded = R.load_play(tmp_path / "teacher")
+    vae = loaded.vae
+    assert R.load_play(tmp_path / "teacher", text_encoder=loaded.text).text is loaded.text  # lent, not loaded again
     other = copy.deepcopy(vae)
     other.cfg = replace(vae.cfg, latent_scale=2.0)
     with pytest.raises(ValueError, match="works on other latents"):

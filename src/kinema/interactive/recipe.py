@@ -214,9 +214,10 @@ def self_rollout(model, z0: torch.Tensor, actions: torch.Tensor, text: torch.Ten
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def load_play(path: str | Path, *, text_encoder: str | None = None):
+def load_play(path: str | Path, *, text_encoder=None):
     """A PlayModel (kinema.interactive.session) from a play run directory (its latest EMA weights) or an exported
-    model directory. Nothing is unpickled."""
+    model directory. Nothing is unpickled. text_encoder: a name for load_text_encoder, an encoder already loaded, or
+    None for the one the model was trained with."""
     from kinema.interactive.model import PlayDiT
     from kinema.interactive.session import PlayModel
     from kinema.models.dit import DiTConfig
@@ -234,7 +235,10 @@ def load_play(path: str | Path, *, text_encoder: str | None = None):
     dit = PlayDiT(DiTConfig(**{**dit_cfg, "grad_checkpointing": False}), cfg.window)
     dit.load_state_dict(weights)
     data = PlayDataConfig(**conf["data"])
-    text = load_text_encoder(text_encoder or conf.get("text_encoder", "minilm+zh"))
+    if text_encoder is None or isinstance(text_encoder, str):
+        text = load_text_encoder(text_encoder or conf.get("text_encoder", "minilm+zh"))
+    else:
+        text = text_encoder  # lent by the caller
     info = {"step": conf.get("dit_step"), "data": conf["data"]}
     return PlayModel(dit=dit.eval(), vae=vae, text=text, cfg=cfg, size=data.wh,
                      name=conf.get("name", p.name), source=str(p), info=info)
@@ -355,7 +359,7 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
         recorded = read_config(saved.parent).get("teacher")
         teacher = None if recorded is None else recalled_path(recorded, saved.parent)
     frozen = None if play_cfg.distill == 0 else load_teacher(teacher, vae, play_cfg.distill_guidance,
-                                                             play_cfg.bridge)
+                                                             play_cfg.bridge, text=text)
     run_config = {"kind": "play", "preset": preset, "model": asdict(model.cfg), "play": asdict(play_cfg),
                   "vae": asdict(vae.cfg), "vae_source": recorded_path(vae_path, train_cfg.out_dir),
                   "text_encoder": text_encoder, "data": data_cfg.to_dict(),
@@ -365,13 +369,15 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
                    sample_fn=play_sample_fn(vae, text, play_cfg, data_cfg), resume=resume)
 
 
-def load_teacher(path: str | Path | None, vae, guidance: float, bridge: float = 0.0):
+def load_teacher(path: str | Path | None, vae, guidance: float, bridge: float = 0.0, text=None):
     """The frozen PlayDiT of a play model or run, checked to work on `vae`'s latents (same channels and latent
     statistics: the teacher's targets live in its own latent space), to start its frames where the student does (the
-    same PlayConfig.bridge) and to have the null action that guidance > 1 needs."""
+    same PlayConfig.bridge) and to have the null action that guidance > 1 needs. The teacher is asked with the
+    student's text embeddings (teacher_target gets the student's condition), so `text`, the run's encoder, is lent to
+    the loader rather than a second one loaded."""
     if path is None:
         raise ValueError("PlayConfig.distill > 0 needs a teacher (kinema play train --teacher MODEL)")
-    t = load_play(path)
+    t = load_play(path, text_encoder=text)
 
     def stats(c) -> torch.Tensor:
         return torch.cat([torch.as_tensor(c.latent_shift, dtype=torch.float64).flatten(),
