@@ -204,7 +204,7 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             t0 = time.perf_counter()
             gen = rollout(Session(model, prompt, seed=seed + i, **play), keys, gt[0], on_frame=bar.update)
             t_gen, n_gen = t_gen + time.perf_counter() - t0, n_gen + frames
-            one = _decode_each(model, teacher_forced(model, gt, keys, prompt, seed=seed + i, **play))  # (T-1, ...)
+            one = model.decode_frames(teacher_forced(model, gt, keys, prompt, seed=seed + i, **play))  # (T-1, ...)
             if examples is not None and i == 0:
                 examples.append({"policy": policy, "scenario": scenario, "keys": keys, "gt": gt, "model": gen})
             recon = _vae_recon(model, gt)  # every frame through the VAE alone: the model's ceiling
@@ -265,17 +265,7 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
 
 def _vae_recon(model, frames: np.ndarray) -> np.ndarray:
     """Each frame encoded and decoded alone by the model's VAE: what the model could reproduce at best."""
-    x = torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0  # (1, 3, T, H, W)
-    with torch.no_grad():
-        mean, _ = model.vae.encode(x.permute(2, 1, 0, 3, 4))  # frames as a batch of 1-frame videos
-    return _decode_each(model, model.vae.normalize(mean).permute(2, 1, 0, 3, 4))
-
-
-def _decode_each(model, z: torch.Tensor) -> np.ndarray:
-    """DiT latents (1, C, T, h, w), each frame decoded alone -> uint8 (T, H, W, 3)."""
-    with torch.no_grad():
-        y = model.vae.decode(model.vae.denormalize(z.permute(2, 1, 0, 3, 4)))  # (T, 3, 1, H, W)
-    return ((y[:, :, 0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return model.decode_frames(model.encode_frames(frames))
 
 
 def _loop_closure(model, play: dict[str, Any], seed: int, turns: int, on_frame) -> dict[str, Any]:

@@ -61,6 +61,19 @@ class PlayModel:
         if self.vae.cfg.latent_channels != self.dit.cfg.latent_channels:
             raise ValueError("the VAE's latent_channels and the DiT's differ")
 
+    @torch.no_grad()
+    def encode_frames(self, frames: np.ndarray) -> Tensor:
+        """uint8 frames (T, H, W, 3), each encoded alone (the VAE's mean) -> DiT latents (1, C, T, h, w)."""
+        x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)[:, :, None].float() / 127.5 - 1.0
+        mean, _ = self.vae.encode(x)  # (T, C, 1, h, w): the frames as a batch of 1-frame videos
+        return self.vae.normalize(mean).permute(2, 1, 0, 3, 4)  # (1, C, T, h, w)
+
+    @torch.no_grad()
+    def decode_frames(self, z: Tensor) -> np.ndarray:
+        """DiT latents (1, C, T, h, w), each frame decoded alone -> uint8 frames (T, H, W, 3)."""
+        y = self.vae.decode(self.vae.denormalize(z.permute(2, 1, 0, 3, 4)))  # (T, 3, 1, H, W)
+        return ((y[:, :, 0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
     @classmethod
     def random(cls, preset: str = "S", vae_preset: str = "f4t1", *, cfg: PlayConfig | None = None, seed: int = 0,
                text_encoder: str | Any = "minilm+zh") -> PlayModel:
@@ -229,9 +242,7 @@ class Session:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"frame must be uint8 (H, W, 3), got {frame.dtype} {frame.shape}")
         self._check_size(frame.shape[1], frame.shape[0])
-        x = torch.from_numpy(frame).permute(2, 0, 1)[None, :, None].float() / 127.5 - 1.0  # (1, 3, 1, H, W)
-        mean, _ = self.model.vae.encode(x)
-        return self._finish(self.model.vae.normalize(mean), START)  # (1, C, 1, h, w)
+        return self._finish(self.model.encode_frames(frame[None]), START)  # (1, C, 1, h, w)
 
     @torch.no_grad()
     def start_from_text(self, size: tuple[int, int] | None = None, *, steps: int | None = None,
@@ -317,13 +328,12 @@ def teacher_forced(model: PlayModel, truth: np.ndarray, keys: list[str], prompt:
                          f"{truth.shape}")
     s = Session(model, prompt, seed=seed, **play)
     s.start_from_image(truth[0])
-    x = torch.from_numpy(truth[1:]).permute(0, 3, 1, 2)[:, :, None].float() / 127.5 - 1.0  # (T-1, 3, 1, H, W)
-    true = model.vae.normalize(model.vae.encode(x)[0])  # (T-1, C, 1, h, w): each frame alone, as start_from_image
+    true = model.encode_frames(truth[1:])  # (1, C, T-1, h, w): each frame alone, as start_from_image
     made = []
     for k, key in enumerate(keys):
         s.step(key)
         made.append(s.pending[0])
-        s.pending = (true[k:k + 1], s.pending[1])  # the next step commits the truth
+        s.pending = (true[:, :, k:k + 1], s.pending[1])  # the next step commits the truth
     return torch.cat(made, dim=2)  # (1, C, T-1, h, w)
 
 
