@@ -42,7 +42,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from kinema.interactive.data import action_sequence, random_runs, scene_caption, walk
-from kinema.interactive.idm import KEYS, action_scores_batch, camera_for, estimate_actions
+from kinema.interactive.idm import KEYS, camera_for, estimate_actions, estimate_steps
 
 HORIZONS = (1, 8, 32, 128, 512)
 POLICIES = ("scripted", "random")
@@ -220,8 +220,7 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             exact, direct, conf = follow_scores(estimate_actions(gen, cam), truth, clean)
             exact_gt, direct_gt, _ = follow_scores(estimate_actions(gt, cam), truth, clean)
             exact_vae, direct_vae, _ = follow_scores(estimate_actions(recon, cam), truth, clean)
-            est_tf = [KEYS[int(j)] for j in action_scores_batch(recon[:-1], one, cam).argmin(1)]
-            exact_tf, direct_tf, _ = follow_scores(est_tf, truth, clean)
+            exact_tf, direct_tf, _ = follow_scores(estimate_steps(recon[:-1], one, cam), truth, clean)
             follow_tf.append(exact_tf)
             direction_tf.append(direct_tf)
             follow.append(exact)

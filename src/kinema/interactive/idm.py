@@ -165,5 +165,9 @@ def estimate_actions(frames: np.ndarray, cam: Camera) -> list[str]:
     frames = np.asarray(frames)
     if frames.ndim != 4 or len(frames) < 2:
         raise ValueError(f"frames must be uint8 (T >= 2, H, W, 3), got shape {frames.shape}")
-    scores = action_scores_batch(frames[:-1], frames[1:], cam)  # (T-1, K)
-    return [KEYS[int(i)] for i in scores.argmin(1)]
+    return estimate_steps(frames[:-1], frames[1:], cam)
+
+
+def estimate_steps(a: np.ndarray, b: np.ndarray, cam: Camera) -> list[str]:
+    """uint8 (N, H, W, 3) frame pairs -> the N actions that most likely turned each a into its b."""
+    return [KEYS[int(i)] for i in action_scores_batch(a, b, cam).argmin(1)]
