@@ -363,3 +363,29 @@ def test_bad_step_raises():
         sc(x, t, cond.with_step(torch.zeros(2, x.shape[2] + 1)))
     with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
         sc(x, t, cond.with_step(torch.tensor([0.5, 1.5])))
+
+
+def test_a_deeper_dit_grown_from_a_shallow_one_computes_the_same_then_its_copies_learn(capsys):
+    """load_warm_start grows depth-2 weights into a depth-4 DiT (grow_depth): the same outputs; each new block is a
+    zero-gated copy of the one before it, whose modulation gets a gradient (so training moves it); a depth that is not
+    a multiple is refused."""
+    from kinema.train.recipes import grow_depth, load_warm_start
+
+    small = _model()
+    for b in small.blocks:  # a non-zero cross-attention output: the copies must silence it, not inherit it
+        torch.nn.init.normal_(b.cross.proj.weight, std=0.1)
+    deep = DiT(replace(TINY, depth=4)).train()
+    load_warm_start(deep, small.state_dict())
+    assert "growing the depth-2 weights to depth 4" in capsys.readouterr().out
+    x, t, cond = _inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(deep.eval()(x, t, cond), small(x, t, cond), atol=1e-6, rtol=1e-6)
+    assert torch.equal(deep.blocks[3].attn.qkv.weight, small.blocks[1].attn.qkv.weight)  # trained weights copied
+    assert torch.equal(deep.blocks[2].ada[-1].weight, small.blocks[1].ada[-1].weight)  # the original kept live
+    assert not deep.blocks[3].ada[-1].weight.any() and not deep.blocks[3].cross.proj.weight.any()  # the copy silent
+    deep.train()(x, t, cond).square().mean().backward()
+    assert deep.blocks[1].ada[-1].weight.grad.abs().sum() > 0 and deep.blocks[3].cross.proj.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="multiple of 2"):
+        grow_depth(small.state_dict(), 3)
+    with pytest.raises(ValueError, match="do not fit"):  # 3 is no multiple: not grown, refused as any mismatch
+        load_warm_start(DiT(replace(TINY, depth=3)), small.state_dict())

@@ -99,7 +99,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     t = psub.add_parser("train", help="train the action-conditioned play model on explore walks")
     t.add_argument("--vae", required=True, help="a time_down=1 VAE run or model directory (kinema play vae)")
-    t.add_argument("--preset", default="S", help="model size (kinema.interactive.model.PRESETS: tiny, S, M)")
+    t.add_argument("--preset", default="S", help="model size (kinema.interactive.model.PRESETS: tiny, S, M, S8)")
     _train_flags(t, frames=16, batch=8)
     t.add_argument("--window", type=int, default=8, help="attention window in frames (itself included)")
     t.add_argument("--ctx-noise-max", type=float, default=0.1, metavar="T",

@@ -63,6 +63,10 @@ PRESETS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(latent_channels=4, dim=32, depth=2, heads=2, causal_time=True, num_actions=NUM_ACTIONS + 1),
     "S": DiTConfig(latent_channels=8, dim=160, depth=4, heads=5, causal_time=True, num_actions=NUM_ACTIONS + 1),
     "M": DiTConfig(latent_channels=8, dim=192, depth=4, heads=6, causal_time=True, num_actions=NUM_ACTIONS + 1),
+    # "S" twice as deep (4.8M params): warm-starts from an "S" model by growing it (kinema.train.recipes.grow_depth).
+    # `kinema bench play`, one EPYC thread, ms per frame at 1 / 2 steps: 60 / 82 with action guidance 2 (S: 39 / 55),
+    # 45 / 66 without: it fits 40 ms only at 1 step without the guidance branch (distilled, PlayConfig.distill).
+    "S8": DiTConfig(latent_channels=8, dim=160, depth=8, heads=5, causal_time=True, num_actions=NUM_ACTIONS + 1),
 }
 
 # VAEs with time_down = 1 (one latent frame per video frame, decoded one at a time with decode_next).

@@ -444,9 +444,43 @@ def build_dit_run(preset, vae_path: str | Path, data_cfg: DataConfig, train_cfg,
                    sample_fn=dit_sample_fn(vae, text, data_cfg, flow, sample_prompt), resume=resume)
 
 
+def weights_depth(weights: dict[str, torch.Tensor]) -> int:
+    """How many transformer blocks a DiT state dict holds (keys "blocks.<i>. ...")."""
+    return len({k.split(".")[1] for k in weights if k.startswith("blocks.")})
+
+
+def grow_depth(weights: dict[str, torch.Tensor], depth: int) -> dict[str, torch.Tensor]:
+    """A depth-`depth` DiT's weights from a shallower one's that compute exactly the same function (function-preserving
+    stacking; Gong et al. 2019, "Efficient Training of BERT by Progressively Stacking", and Chen et al. 2016, Net2Net,
+    arXiv 1511.05641, for the identity start). Block i of the source becomes blocks i*k .. i*k + k - 1 (k = depth /
+    source depth): the first keeps its weights, the others are copies of it whose adaLN modulation and cross-attention
+    output start at zero, so each is the identity (adaLN-zero gates its attention and MLP; the ungated cross-attention
+    adds proj(...) = 0) until training moves them. The copies start from trained attention and MLP weights rather than
+    random ones. depth must be a multiple of the source depth."""
+    d = weights_depth(weights)
+    if d == 0 or depth % d:
+        raise ValueError(f"a depth-{depth} model cannot grow from a depth-{d} one (the depth must be a multiple of {d})")
+    k = depth // d
+    out = {key: v for key, v in weights.items() if not key.startswith("blocks.")}
+    for key, v in weights.items():
+        if not key.startswith("blocks."):
+            continue
+        _, i, rest = key.split(".", 2)
+        for j in range(k):
+            silent = j > 0 and (rest.startswith("ada.") or rest.startswith("cross.proj."))
+            out[f"blocks.{int(i) * k + j}.{rest}"] = torch.zeros_like(v) if silent else v.clone()
+    return out
+
+
 def load_warm_start(model, weights: dict[str, torch.Tensor]) -> None:
     """Load warm-start weights strictly, except that a new step-size embedding may be missing from them: it starts
-    from its own zero-output initialisation, so the model computes exactly what the source model did."""
+    from its own zero-output initialisation, so the model computes exactly what the source model did. Weights of a
+    shallower model of the same width grow to the model's depth (grow_depth: the same function, more blocks)."""
+    source_depth = weights_depth(weights)
+    if 0 < source_depth < model.cfg.depth and model.cfg.depth % source_depth == 0:
+        print(f"warm start: growing the depth-{source_depth} weights to depth {model.cfg.depth} "
+              f"(each block followed by {model.cfg.depth // source_depth - 1} zero-gated copy/copies: the same function)")
+        weights = grow_depth(weights, model.cfg.depth)
     missing, unexpected = model.load_state_dict(weights, strict=False)
     missing = [k for k in missing if not k.startswith("step_embed.")]
     if missing or unexpected:
