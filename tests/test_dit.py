@@ -21,6 +21,7 @@ def _randomise(model: DiT, seed: int = 1) -> DiT:
     """Give the zero-initialised layers (adaLN modulation, output) random weights so that outputs depend on input."""
     g = _gen(seed)
     layers = [b.ada[-1] for b in model.blocks] + [model.final.ada[-1], model.final.proj]
+    layers += [model.pos_embed] if model.pos_embed is not None else []
     with torch.no_grad():
         for lin in layers:
             lin.weight.copy_(torch.randn(lin.weight.shape, generator=g) * 0.1)
@@ -298,8 +299,9 @@ def test_grad_checkpointing_gives_the_same_gradients():
     torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
 
 
-def test_kv_cache_generation_matches_full_causal_pass():
-    model = _model(causal_time=True, num_actions=3)
+@pytest.mark.parametrize("abs_pos", [False, True])
+def test_kv_cache_generation_matches_full_causal_pass(abs_pos):
+    model = _model(causal_time=True, num_actions=3, abs_pos=abs_pos)
     x, t, cond = _inputs(T=3, H=4, W=4)
     cond = replace(cond, mask=torch.tensor([[1.0, 1, 0], [1, 0, 0]]), actions=torch.tensor([[0, 1, 2], [1, 1, 0]]))
     full = model(x, t, cond)
@@ -389,3 +391,34 @@ def test_a_deeper_dit_grown_from_a_shallow_one_computes_the_same_then_its_copies
         grow_depth(small.state_dict(), 3)
     with pytest.raises(ValueError, match="do not fit"):  # 3 is no multiple: not grown, refused as any mismatch
         load_warm_start(DiT(replace(TINY, depth=3)), small.state_dict())
+
+
+def test_abs_pos_starts_as_the_plain_model_then_tells_places_apart():
+    """abs_pos adds each token's place in the frame (frame_positions) through a zero-initialised layer: warm-started
+    from a DiT without it, the same outputs; once trained (random weights here), two frames whose content is the same
+    but shifted by one token no longer give outputs shifted by one token, as a RoPE-only DiT's interior tokens do."""
+    from kinema.models.dit import frame_positions
+    from kinema.train.recipes import load_warm_start
+
+    plain = _model()
+    placed = DiT(replace(TINY, abs_pos=True)).eval()
+    load_warm_start(placed, plain.state_dict())
+    x, t, cond = _inputs(H=8, W=12)
+    with torch.no_grad():
+        assert torch.equal(placed(x, t, cond), plain(x, t, cond))
+        torch.nn.init.normal_(placed.pos_embed.weight, std=0.5)
+        assert not torch.allclose(placed(x, t, cond), plain(x, t, cond))
+
+        def shift_gap(model):  # an interior token's output, content shifted one token right vs not
+            base = torch.randn(1, 4, 1, 8, 12, generator=_gen(3))
+            moved = torch.roll(base, 2, dims=-1)  # one 2x2 patch to the right
+            c = replace(cond, text=cond.text[:1], text_mask=cond.text_mask[:1])
+            y0, y1 = model(base, t[:1, :1], c), model(moved, t[:1, :1], c)
+            return (torch.roll(y0, 2, dims=-1) - y1)[..., 2:6, 4:8].abs().mean() / y0.abs().mean()
+
+        assert shift_gap(placed) > 5 * shift_gap(plain)
+    pos = frame_positions(4, 8)  # (32, 14): rows first; y, x offsets from the centre in half-heights
+    assert pos.shape == (32, 2 + 4 * 3)
+    torch.testing.assert_close(pos[0, :2], torch.tensor([-0.75, -1.75]))
+    torch.testing.assert_close(pos[-1, :2], torch.tensor([0.75, 1.75]))
+    torch.testing.assert_close(frame_positions(8, 8)[0, :2], torch.tensor([-0.875, -0.875]))  # any grid: same scale

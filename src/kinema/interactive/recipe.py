@@ -337,8 +337,8 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
                   grad_checkpointing=train_cfg.grad_checkpointing)
     saved = Path(train_cfg.out_dir) / "config.json"
     saved_model = read_config(saved.parent)["model"] if resume and saved.exists() else {}
-    if saved_model:  # a run started before NULL_ACTION existed resumes with the embeddings it has
-        cfg = replace(cfg, num_actions=saved_model["num_actions"])
+    if saved_model:  # a run started before NULL_ACTION or abs_pos existed resumes with the model it has
+        cfg = replace(cfg, num_actions=saved_model["num_actions"], abs_pos=saved_model.get("abs_pos", False))
     # a shortcut objective needs the step-size input; a model that has one keeps it (warm start or resume)
     step_embed = (play_cfg.shortcut > 0 or play_cfg.distill > 0 or saved_model.get("step_embed", False)
                   or any(k.startswith("step_embed.") for k in (init_weights or {})))

@@ -12,7 +12,12 @@ Deviations from DiT, each on purpose:
   Context frames and noisy frames share one sequence, so image-to-video, extension and interactive control are one
   model call with t = 0 on the given frames.
 - Text enters through cross-attention (ungated, as in PixArt) and as a pooled vector in the conditioning.
-- Positions come from 3D RoPE computed for each grid, so every call may use a different T x H x W.
+- Positions come from 3D RoPE computed for each grid, so every call may use a different T x H x W. RoPE is relative
+  only: a token's content never says where in the frame it is, so the network is (nearly) translation-equivariant in
+  space and cannot make a motion that depends on the place in the picture, such as the zoom of a camera stepping
+  forward (the left half moves left, the right half right). abs_pos=True adds each token's place relative to the
+  frame's centre (sin-cos features of coordinates normalised by the frame height, any grid size) through a
+  zero-initialised linear layer, so a model warm-started without it computes the same until training uses it.
 - causal_time=True makes self-attention block-causal over (temporal patches of) latent frames, which is what lets
   frames be generated one at a time with a KV cache (DiTCache) and match a full forward pass exactly.
 
@@ -61,6 +66,7 @@ class DiTConfig:
     rope_theta: float = 10000.0
     freq_dim: int = 256  # sinusoidal features of the flow time
     step_embed: bool = False  # shortcut model: also conditioned on the step size d of the jump (DiTCond.step)
+    abs_pos: bool = False  # add each token's place in the frame (centred, see the module docstring) to its content
 
     def __post_init__(self):
         self.patch = tuple(int(p) for p in self.patch)  # JSON round-trips give lists
@@ -231,6 +237,22 @@ class FinalLayer(nn.Module):
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+POS_FREQS = (math.pi / 2, math.pi, 2 * math.pi)  # radians per unit of centred, height-normalised coordinate
+
+
+def frame_positions(Hp: int, Wp: int, device: torch.device | None = None) -> Tensor:
+    """(Hp*Wp, 2 * (1 + 2 * len(POS_FREQS))) features of each token's place, rows first: the offsets (y, x) of its
+    centre from the frame's centre in units of half the frame height (y in [-1, 1]; a pinhole camera's image
+    coordinates up to its focal length, so a camera motion moves a place the same way at every grid size), each
+    with sin and cos at POS_FREQS."""
+    y = (torch.arange(Hp, device=device, dtype=torch.float32) - (Hp - 1) / 2) / (Hp / 2)  # (Hp,)
+    x = (torch.arange(Wp, device=device, dtype=torch.float32) - (Wp - 1) / 2) / (Hp / 2)  # (Wp,)
+    yx = torch.stack(torch.meshgrid(y, x, indexing="ij"), dim=-1).view(-1, 2)  # (Hp*Wp, 2)
+    w = torch.tensor(POS_FREQS, device=device)  # (K,)
+    ang = yx[:, :, None] * w  # (N, 2, K)
+    return torch.cat([yx, ang.sin().flatten(1), ang.cos().flatten(1)], dim=1)  # (N, 2 + 4K)
+
+
 class DiT(nn.Module):
     """model(x, t, cond) -> velocity, same shape as x. See the module docstring and DiTCond / DiTCache."""
 
@@ -249,6 +271,7 @@ class DiT(nn.Module):
         self.pool_proj = nn.Linear(cfg.text_dim, d)  # masked mean of text tokens -> conditioning vector
         self.blocks = nn.ModuleList([DiTBlock(cfg) for _ in range(cfg.depth)])
         self.final = FinalLayer(cfg)
+        self.pos_embed = nn.Linear(2 * (1 + 2 * len(POS_FREQS)), d) if cfg.abs_pos else None  # zero output at init
         self._rope_cache: dict[tuple, tuple[Tensor, Tensor]] = {}  # per grid shape, not saved
         self._mask_cache: dict[tuple, Tensor] = {}
         self.initialize_weights()
@@ -273,6 +296,8 @@ class DiT(nn.Module):
         if self.action_embed is not None:
             nn.init.normal_(self.action_embed.weight, std=0.02)
         zero = [b.ada[-1] for b in self.blocks] + [self.final.ada[-1], self.final.proj]
+        if self.pos_embed is not None:  # zero output: a DiT without it warm-starts one with it exactly
+            zero.append(self.pos_embed)
         if self.step_embed is not None:  # zero output: a flow-matching DiT warm-starts a shortcut DiT exactly
             nn.init.normal_(self.step_embed.mlp[0].weight, std=0.02)
             zero.append(self.step_embed.mlp[2])
@@ -421,6 +446,12 @@ class DiT(nn.Module):
 
         h = rearrange(x, "b c (f pt) (h ph) (w pw) -> b (f h w) (c pt ph pw)", pt=pt, ph=ph, pw=pw)  # (B, N, C*p)
         h = self.x_embed(h).to(x.dtype)  # (B, N, D); the residual stream keeps x's dtype (float32 under autocast)
+        if self.pos_embed is not None:
+            key = ("pos", Hp, Wp, str(x.device))
+            if key not in self._rope_cache:
+                self._rope_cache[key] = frame_positions(Hp, Wp, x.device)  # (Hp*Wp, 2 + 4K)
+            pos = self.pos_embed(self._rope_cache[key])  # (Hp*Wp, D): the same in every frame
+            h = (h.view(B, F, Hp * Wp, -1) + pos.to(h.dtype)).view(B, F * Hp * Wp, -1)  # (B, N, D)
 
         t_start = 0 if cache is None else cache.tokens // (Hp * Wp)  # cached temporal patches
         if cache is not None and cache.write:
