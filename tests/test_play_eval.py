@@ -92,8 +92,21 @@ def test_eval_play_intervals_are_over_worlds_and_paired(tiny, monkeypatch):
     assert "95% CI" not in "\n".join(format_report(one))
     del one["policies"]["random"]["intervals"]  # results.json written before the intervals existed still format
     assert "gain vs repeat-last" not in "\n".join(format_report(one))
+    del one["policies"]["random"]["direction_by_key"]  # and before the split by key existed
+    assert "direction by key" not in "\n".join(format_report(one))
     del one["policies"]["random"]["action_accuracy_tf"]  # and before following from the true past existed
     assert "from the true past" not in "\n".join(format_report(one))
+    by_key = r["direction_by_key"]  # pooled over the 3 worlds' clean steps, in key order
+    assert list(by_key) == [k for k in "WSADQE." if k in by_key] and 0 < sum(d["steps"] for d in by_key.values()) <= 6
+    assert all(0 <= d["rollout"] <= 1 and 0 <= d["tf"] <= 1 for d in by_key.values())
+    assert "direction by key (own rollout / from the true past, steps): " in text
+
+
+def test_direction_by_key_counts_clean_steps_per_pressed_key():
+    from kinema.interactive.evaluate import direction_by_key
+
+    got = direction_by_key(list("WQ.SA"), np.array(list("WAWSS")), np.array([True, True, True, False, True]))
+    assert got == {"W": [1, 2], "A": [1, 1], "S": [0, 1]}  # A read as Q: the same direction; S blocked: not counted
 
 
 def test_teacher_forced_steps_go_on_from_the_true_frames(tiny, monkeypatch):

@@ -59,6 +59,17 @@ def follow_scores(est: list[str], truth: np.ndarray, clean: np.ndarray) -> tuple
     confusions = Counter(f"{t}->{e}" for t, e, c in zip(truth, est_a, clean) if c and t != e)
     return float(exact.mean()), float(direction.mean()), confusions
 
+
+def direction_by_key(est: list[str], truth: np.ndarray, clean: np.ndarray) -> dict[str, list[int]]:
+    """{pressed key: [steps read in its direction, clean steps]} (counts, to pool over worlds)."""
+    out: dict[str, list[int]] = {}
+    for e, t, c in zip(est, truth, clean):
+        if c:
+            right_total = out.setdefault(str(t), [0, 0])
+            right_total[0] += int(DIRECTION[e] == DIRECTION[t])
+            right_total[1] += 1
+    return out
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Image metrics (uint8 (H, W, 3) frames)
 # ----------------------------------------------------------------------------------------------------------------------
@@ -192,6 +203,7 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
         follow, follow_gt, follow_vae, follow_base = [], [], [], []
         direction, direction_gt, direction_vae, follow_tf, direction_tf = [], [], [], [], []
         confusions: Counter = Counter()
+        by_key: dict[str, dict[str, list[int]]] = {"rollout": {}, "tf": {}}  # pooled counts per pressed key
         sharp_early, sharp_late, motion_early, motion_late = [], [], [], []
         for i in range(n):
             world_seed = EVAL_SEED_START + 1000 * pi + i
@@ -217,10 +229,15 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             cam = camera_for(scenario, w, h, fps)
             clean = np.array(clean_steps(world, keys, fps))
             truth = np.array(keys)
-            exact, direct, conf = follow_scores(estimate_actions(gen, cam), truth, clean)
+            est, est_tf = estimate_actions(gen, cam), estimate_steps(recon[:-1], one, cam)
+            exact, direct, conf = follow_scores(est, truth, clean)
             exact_gt, direct_gt, _ = follow_scores(estimate_actions(gt, cam), truth, clean)
             exact_vae, direct_vae, _ = follow_scores(estimate_actions(recon, cam), truth, clean)
-            exact_tf, direct_tf, _ = follow_scores(estimate_steps(recon[:-1], one, cam), truth, clean)
+            exact_tf, direct_tf, _ = follow_scores(est_tf, truth, clean)
+            for name, e in (("rollout", est), ("tf", est_tf)):
+                for key, (right, total) in direction_by_key(e, truth, clean).items():
+                    pooled = by_key[name].setdefault(key, [0, 0])
+                    pooled[0], pooled[1] = pooled[0] + right, pooled[1] + total
             follow_tf.append(exact_tf)
             direction_tf.append(direct_tf)
             follow.append(exact)
@@ -252,6 +269,9 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             "direction_accuracy_vae": _mean(direction_vae),
             "action_accuracy_tf": _mean(follow_tf), "direction_accuracy_tf": _mean(direction_tf),
             "confusions": dict(confusions.most_common()),
+            "direction_by_key": {k: {"rollout": by_key["rollout"][k][0] / by_key["rollout"][k][1],
+                                     "tf": by_key["tf"][k][0] / by_key["tf"][k][1], "steps": by_key["rollout"][k][1]}
+                                 for k in KEYS if k in by_key["rollout"]},
             "stability": {"sharpness_ratio_early": _mean(sharp_early), "sharpness_ratio_late": _mean(sharp_late),
                           "motion_ratio_early": _mean(motion_early), "motion_ratio_late": _mean(motion_late)},
         }
@@ -329,6 +349,9 @@ def format_report(res: dict[str, Any]) -> list[str]:
             lines.append(f"    from the true past (one step each): exact {r['action_accuracy_tf']:.3f}"
                          f"{_interval(ci and ci.get('action_accuracy_tf'), ' ')}, direction "
                          f"{r['direction_accuracy_tf']:.3f}{_interval(ci and ci.get('direction_accuracy_tf'), ' ')}")
+        if r.get("direction_by_key"):  # results written before this measure existed have none
+            lines.append("    direction by key (own rollout / from the true past, steps): " + ", ".join(
+                f"{k} {d['rollout']:.2f}/{d['tf']:.2f} ({d['steps']})" for k, d in r["direction_by_key"].items()))
         s = r["stability"]
         lines.append(f"    sharpness vs truth {s['sharpness_ratio_early']:.2f} early, {s['sharpness_ratio_late']:.2f} "
                      f"late; motion vs truth {s['motion_ratio_early']:.2f} early, {s['motion_ratio_late']:.2f} late")
