@@ -274,6 +274,7 @@ class DiT(nn.Module):
         self.pos_embed = nn.Linear(2 * (1 + 2 * len(POS_FREQS)), d) if cfg.abs_pos else None  # zero output at init
         self._rope_cache: dict[tuple, tuple[Tensor, Tensor]] = {}  # per grid shape, not saved
         self._mask_cache: dict[tuple, Tensor] = {}
+        self._pos_cache: dict[tuple, Tensor] = {}  # frame_positions per grid, not saved
         self.initialize_weights()
 
     @classmethod
@@ -447,10 +448,10 @@ class DiT(nn.Module):
         h = rearrange(x, "b c (f pt) (h ph) (w pw) -> b (f h w) (c pt ph pw)", pt=pt, ph=ph, pw=pw)  # (B, N, C*p)
         h = self.x_embed(h).to(x.dtype)  # (B, N, D); the residual stream keeps x's dtype (float32 under autocast)
         if self.pos_embed is not None:
-            key = ("pos", Hp, Wp, str(x.device))
-            if key not in self._rope_cache:
-                self._rope_cache[key] = frame_positions(Hp, Wp, x.device)  # (Hp*Wp, 2 + 4K)
-            pos = self.pos_embed(self._rope_cache[key])  # (Hp*Wp, D): the same in every frame
+            key = (Hp, Wp, str(x.device))
+            if key not in self._pos_cache:
+                self._pos_cache[key] = frame_positions(Hp, Wp, x.device)  # (Hp*Wp, 2 + 4K)
+            pos = self.pos_embed(self._pos_cache[key])  # (Hp*Wp, D): the same in every frame
             h = (h.view(B, F, Hp * Wp, -1) + pos.to(h.dtype)).view(B, F * Hp * Wp, -1)  # (B, N, D)
 
         t_start = 0 if cache is None else cache.tokens // (Hp * Wp)  # cached temporal patches
