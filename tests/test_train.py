@@ -162,6 +162,34 @@ def test_adamw_is_fused_and_a_resume_keeps_the_checkpoints_choice(tmp_path):
     assert len(losses[0]) == 6 and losses[0] == losses[1]
 
 
+def test_lr_mult_trains_named_parameters_faster_and_resumes_exactly(tmp_path):
+    """TrainConfig.lr_mult: parameters whose names start with a prefix get factor x the learning rate in their own
+    groups (decay or not kept); the factors survive a resume; a prefix that names nothing, or a bad factor, is refused."""
+    from kinema.train.trainer import param_groups
+
+    net = toy.build_model(0)
+    plain = param_groups(net, 0.01)
+    assert [(len(g["params"]), g["weight_decay"], g["lr_mult"]) for g in plain] == [(2, 0.01, 1.0), (5, 0.0, 1.0)]
+    groups = param_groups(net, 0.01, {"blocks.1.": 10.0})
+    assert [(len(g["params"]), g["weight_decay"], g["lr_mult"]) for g in groups] == [
+        (1, 0.01, 1.0), (1, 0.01, 10.0), (4, 0.0, 1.0), (1, 0.0, 10.0)]
+    assert groups[1]["params"][0] is net.blocks[1].weight and groups[3]["params"][0] is net.blocks[1].bias
+
+    def cfg(path):
+        return toy.toy_config(str(path), steps=4, warmup_steps=1, ckpt_every=2, keep_last=0, lr_mult={"blocks.1": 10})
+
+    full = toy.run(cfg(tmp_path / "a"))
+    lrs = {g["lr_mult"]: g["lr"] for g in full.optimizer.param_groups}
+    assert lrs[10.0] == pytest.approx(10 * lrs[1.0])
+    toy.run(cfg(tmp_path / "b"), stop_at=2)
+    toy.run(cfg(tmp_path / "b"), model_seed=99, resume=True)
+    assert_same_tensors(weights(tmp_path / "a" / "ckpt-000004", "model"), weights(tmp_path / "b" / "ckpt-000004", "model"))
+    with pytest.raises(ValueError, match="names no parameter"):
+        toy.run(toy.toy_config(str(tmp_path / "c"), lr_mult={"pos_embed": 10}))
+    with pytest.raises(ValueError, match="factors > 0"):
+        toy.toy_config(str(tmp_path / "d"), lr_mult={"blocks": 0})
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_checkpoints_then_resume_is_exact(tmp_path, signum):
     toy.run(resume_cfg(tmp_path / "a"))

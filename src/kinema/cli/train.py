@@ -21,6 +21,9 @@ def add_schedule_flags(p: argparse.ArgumentParser, *, batch: int) -> None:
     p.add_argument("--ema", type=float, default=0.999, help="EMA decay (0 = off)")
     p.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="bf16 autocast or plain fp32")
     p.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
+    p.add_argument("--lr-mult", action="append", default=[], metavar="NAME=K",
+                   help="parameters whose names start with NAME train at K x the learning rate, repeatable (e.g. "
+                        "pos_embed=10 for a zero-initialised layer new to a warm-started model)")
 
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -37,11 +40,20 @@ def train_config(args: argparse.Namespace, out: str, **extra):
     from kinema.train.config import TrainConfig
 
     warmup = args.warmup if args.warmup is not None else max(1, min(100, args.steps // 10))
+    lr_mult = {}
+    for item in args.lr_mult:
+        name, sep, factor = item.partition("=")
+        try:
+            lr_mult[name] = float(factor)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise ValueError(f"--lr-mult takes NAME=K (a parameter name prefix and a factor), got {item!r}")
     return TrainConfig(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
                        warmup_steps=warmup, ema_decay=args.ema, precision=args.precision,
                        grad_checkpointing=args.grad_checkpointing, ckpt_every=args.ckpt_every,
                        keep_last=args.keep_last, log_every=args.log_every, sample_every=args.sample_every,
-                       seed=args.seed, out_dir=out, **extra)
+                       seed=args.seed, out_dir=out, lr_mult=lr_mult, **extra)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

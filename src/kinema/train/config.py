@@ -43,6 +43,8 @@ class TrainConfig:
     fsdp:               shard parameters, gradients and optimizer state with FSDP2 (fully_shard) instead of DDP
                         (CPU gloo and GPU nccl alike; a single process trains unwrapped either way).
     device:             "auto" (cuda:LOCAL_RANK when CUDA is available, else cpu), "cpu" or "cuda".
+    lr_mult:            {parameter name prefix: factor}: those parameters train at factor x the learning rate (e.g. a
+                        zero-initialised layer added to a warm-started model, which otherwise learns slowly).
     """
 
     steps: int = 1000
@@ -66,9 +68,14 @@ class TrainConfig:
     compile: bool = False
     fsdp: bool = False
     device: str = "auto"
+    lr_mult: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # JSON gives a list
+        self.lr_mult = {str(k): float(v) for k, v in dict(self.lr_mult).items()}
+        bad = {k: v for k, v in self.lr_mult.items() if not (math.isfinite(v) and v > 0) or not k}
+        if bad:
+            raise ValueError(f"TrainConfig.lr_mult needs non-empty name prefixes and factors > 0, got {bad}")
         _check_int(self, "steps", 1)
         _check_int(self, "batch_size", 1)
         _check_int(self, "grad_accum", 1)

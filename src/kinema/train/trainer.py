@@ -208,15 +208,19 @@ def ema_decay_at(cfg: TrainConfig, steps_done: int) -> float:
     return min(cfg.ema_decay, (1.0 + steps_done) / (10.0 + steps_done))
 
 
-def param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """[decayed matrices, undecayed biases/norms/embeddings]; frozen parameters are left out; empty groups dropped."""
+def param_groups(module: nn.Module, weight_decay: float, lr_mult: dict[str, float] | None = None) -> list[dict]:
+    """[decayed matrices, undecayed biases/norms/embeddings], each split by learning-rate factor ("lr_mult": the
+    factor of the first name prefix in lr_mult that a parameter's name starts with, else 1); frozen parameters are
+    left out; empty groups dropped. With no lr_mult, exactly the two groups (so older runs' optimizer states load)."""
     embeddings = {id(m.weight) for m in module.modules() if isinstance(m, nn.Embedding)}
-    decay, no_decay = [], []
-    for p in module.parameters():
+    mults = sorted({1.0, *(lr_mult or {}).values()})
+    groups = {(decays, m): {"params": [], "weight_decay": weight_decay if decays else 0.0, "lr_mult": m}
+              for decays in (True, False) for m in mults}
+    for name, p in module.named_parameters():
         if p.requires_grad:
-            (no_decay if p.ndim < 2 or id(p) in embeddings else decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return [g for g in groups if g["params"]]
+            m = next((f for prefix, f in (lr_mult or {}).items() if name.startswith(prefix)), 1.0)
+            groups[(not (p.ndim < 2 or id(p) in embeddings), m)]["params"].append(p)
+    return [g for g in groups.values() if g["params"]]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -273,7 +277,10 @@ class Trainer:
         self.sample_module = copy.deepcopy(self.module) if needs_copy else None
         self.model = dist.wrap_model(self.module, self.info, self.device, fsdp=self.fsdp)
         self.params = [(n, p) for n, p in self.module.named_parameters() if p.requires_grad]
-        groups = param_groups(self.module, cfg.weight_decay)
+        groups = param_groups(self.module, cfg.weight_decay, cfg.lr_mult)
+        unused = [k for k in cfg.lr_mult if not any(n.startswith(k) for n, _ in self.module.named_parameters())]
+        if unused:
+            raise ValueError(f"lr_mult names no parameter of this model: {unused}")
         self.group_decays = [g["weight_decay"] > 0 for g in groups]
         # fused: one kernel for every parameter (CPU and CUDA builds have it; ~4x faster steps than foreach on CPU)
         fused = self.device.type in ("cpu", "cuda") and all(p.is_floating_point() for _, p in self.params)
@@ -376,7 +383,7 @@ class Trainer:
         accum = cfg.grad_accum
         lr = lr_at(cfg, self.step)
         for g in self.optimizer.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_mult", 1.0)
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum = torch.zeros((), device=self.device)
         metric_sums: dict[str, Any] = {}
