@@ -48,8 +48,8 @@ def test_preview_contact_sheet(tmp_path):
     (["worlds", "render", "physics", "-o", "x.mp4", "--frames", "0"], "frames"),
     (["worlds", "render", "physics", "-o", "x.xyz"], "x.xyz"),
     (["worlds", "render", "physics", "-o", "x.mp4", "--actions", "W"], "explore"),
-    (["play", "train", "--vae", "nowhere", "--out", "run", "--steps", "1", "--lr-mult", "pos_embed"], "--lr-mult takes NAME=K"),
-    (["play", "train", "--vae", "nowhere", "--out", "run", "--steps", "1", "--lr-mult", "pos_embed=ten"], "'pos_embed=ten'"),
+    (["play", "train", "--vae", "v", "--out", "r", "--lr-mult", "pos_embed"], "--lr-mult takes NAME=K"),
+    (["play", "train", "--vae", "v", "--out", "r", "--lr-mult", "pos_embed=ten"], "'pos_embed=ten'"),
 ])
 def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys, argv, needle):
     monkeypatch.chdir(tmp_path)

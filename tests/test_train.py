@@ -164,7 +164,8 @@ def test_adamw_is_fused_and_a_resume_keeps_the_checkpoints_choice(tmp_path):
 
 def test_lr_mult_trains_named_parameters_faster_and_resumes_exactly(tmp_path):
     """TrainConfig.lr_mult: parameters whose names start with a prefix get factor x the learning rate in their own
-    groups (decay or not kept); the factors survive a resume; a prefix that names nothing, or a bad factor, is refused."""
+    groups (decay or not kept); the factors survive a resume; a prefix that names nothing, or a bad factor, is
+    refused."""
     from kinema.train.trainer import param_groups
 
     net = toy.build_model(0)
@@ -183,7 +184,8 @@ def test_lr_mult_trains_named_parameters_faster_and_resumes_exactly(tmp_path):
     assert lrs[10.0] == pytest.approx(10 * lrs[1.0])
     toy.run(cfg(tmp_path / "b"), stop_at=2)
     toy.run(cfg(tmp_path / "b"), model_seed=99, resume=True)
-    assert_same_tensors(weights(tmp_path / "a" / "ckpt-000004", "model"), weights(tmp_path / "b" / "ckpt-000004", "model"))
+    assert_same_tensors(weights(tmp_path / "a" / "ckpt-000004", "model"),
+                        weights(tmp_path / "b" / "ckpt-000004", "model"))
     with pytest.raises(ValueError, match="names no parameter"):
         toy.run(toy.toy_config(str(tmp_path / "c"), lr_mult={"pos_embed": 10}))
     with pytest.raises(ValueError, match="factors > 0"):

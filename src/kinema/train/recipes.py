@@ -459,7 +459,8 @@ def grow_depth(weights: dict[str, torch.Tensor], depth: int) -> dict[str, torch.
     random ones. depth must be a multiple of the source depth."""
     d = weights_depth(weights)
     if d == 0 or depth % d:
-        raise ValueError(f"a depth-{depth} model cannot grow from a depth-{d} one (the depth must be a multiple of {d})")
+        raise ValueError(f"a depth-{depth} model cannot grow from a depth-{d} one "
+                         f"(the depth must be a multiple of {d})")
     k = depth // d
     out = {key: v for key, v in weights.items() if not key.startswith("blocks.")}
     for key, v in weights.items():
@@ -474,12 +475,14 @@ def grow_depth(weights: dict[str, torch.Tensor], depth: int) -> dict[str, torch.
 
 def load_warm_start(model, weights: dict[str, torch.Tensor]) -> None:
     """Load warm-start weights strictly, except that a new step-size or position embedding may be missing from them:
-    it starts from its own zero-output initialisation, so the model computes exactly what the source model did. Weights of a
-    shallower model of the same width grow to the model's depth (grow_depth: the same function, more blocks)."""
+    it starts from its own zero-output initialisation, so the model computes exactly what the source model did.
+    Weights of a shallower model of the same width grow to the model's depth (grow_depth: the same function, more
+    blocks)."""
     source_depth = weights_depth(weights)
     if 0 < source_depth < model.cfg.depth and model.cfg.depth % source_depth == 0:
-        print(f"warm start: growing the depth-{source_depth} weights to depth {model.cfg.depth} "
-              f"(each block followed by {model.cfg.depth // source_depth - 1} zero-gated copy/copies: the same function)")
+        extra = model.cfg.depth // source_depth - 1
+        print(f"warm start: growing the depth-{source_depth} weights to depth {model.cfg.depth} (each block followed "
+              f"by {extra} zero-gated {'copy' if extra == 1 else 'copies'} of itself: the same function)")
         weights = grow_depth(weights, model.cfg.depth)
     missing, unexpected = model.load_state_dict(weights, strict=False)
     missing = [k for k in missing if not k.startswith(("step_embed.", "pos_embed."))]
