@@ -41,14 +41,12 @@ def train_config(args: argparse.Namespace, out: str, **extra):
 
     warmup = args.warmup if args.warmup is not None else max(1, min(100, args.steps // 10))
     lr_mult = {}
-    for item in args.lr_mult:
-        name, sep, factor = item.partition("=")
+    for item in args.lr_mult:  # TrainConfig checks the names and factors
+        name, _, factor = item.partition("=")
         try:
-            lr_mult[name] = float(factor)
+            lr_mult[name] = float(factor)  # no "=" leaves factor "": refused here too
         except ValueError:
-            sep = ""
-        if not sep or not name:
-            raise ValueError(f"--lr-mult takes NAME=K (a parameter name prefix and a factor), got {item!r}")
+            raise ValueError(f"--lr-mult takes NAME=K (a parameter name prefix and a factor), got {item!r}") from None
     return TrainConfig(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
                        warmup_steps=warmup, ema_decay=args.ema, precision=args.precision,
                        grad_checkpointing=args.grad_checkpointing, ckpt_every=args.ckpt_every,

@@ -60,9 +60,10 @@ def follow_scores(est: list[str], truth: np.ndarray, clean: np.ndarray) -> tuple
     return float(exact.mean()), float(direction.mean()), confusions
 
 
-def direction_by_key(est: list[str], truth: np.ndarray, clean: np.ndarray) -> dict[str, list[int]]:
-    """{pressed key: [steps read in its direction, clean steps]} (counts, to pool over worlds)."""
-    out: dict[str, list[int]] = {}
+def direction_by_key(est: list[str], truth: np.ndarray, clean: np.ndarray,
+                     out: dict[str, list[int]] | None = None) -> dict[str, list[int]]:
+    """{pressed key: [steps read in its direction, clean steps]}, added to `out` when given (to pool over worlds)."""
+    out = {} if out is None else out
     for e, t, c in zip(est, truth, clean):
         if c:
             right_total = out.setdefault(str(t), [0, 0])
@@ -234,10 +235,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             exact_gt, direct_gt, _ = follow_scores(estimate_actions(gt, cam), truth, clean)
             exact_vae, direct_vae, _ = follow_scores(estimate_actions(recon, cam), truth, clean)
             exact_tf, direct_tf, _ = follow_scores(est_tf, truth, clean)
-            for name, e in (("rollout", est), ("tf", est_tf)):
-                for key, (right, total) in direction_by_key(e, truth, clean).items():
-                    pooled = by_key[name].setdefault(key, [0, 0])
-                    pooled[0], pooled[1] = pooled[0] + right, pooled[1] + total
+            direction_by_key(est, truth, clean, by_key["rollout"])
+            direction_by_key(est_tf, truth, clean, by_key["tf"])
             follow_tf.append(exact_tf)
             direction_tf.append(direct_tf)
             follow.append(exact)

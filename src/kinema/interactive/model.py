@@ -61,18 +61,15 @@ def action_ids(keys: list[str] | str, *, start: bool = True) -> Tensor:
 # "M" (dim 192, 3.6M params) 29 / 39 / 63 (1 step fits), a dim-128 model 22 / 30 / 46.
 # abs_pos: every play preset knows where in the frame each token is (DiTConfig.abs_pos): stepping forward or back
 # zooms the view about its centre, a motion that depends on the place in the picture, which RoPE alone cannot express.
+_PLAY = {"causal_time": True, "num_actions": NUM_ACTIONS + 1, "abs_pos": True}  # what every play preset shares
 PRESETS: dict[str, DiTConfig] = {
-    "tiny": DiTConfig(latent_channels=4, dim=32, depth=2, heads=2, causal_time=True, num_actions=NUM_ACTIONS + 1,
-                   abs_pos=True),
-    "S": DiTConfig(latent_channels=8, dim=160, depth=4, heads=5, causal_time=True, num_actions=NUM_ACTIONS + 1,
-                   abs_pos=True),
-    "M": DiTConfig(latent_channels=8, dim=192, depth=4, heads=6, causal_time=True, num_actions=NUM_ACTIONS + 1,
-                   abs_pos=True),
+    "tiny": DiTConfig(latent_channels=4, dim=32, depth=2, heads=2, **_PLAY),
+    "S": DiTConfig(latent_channels=8, dim=160, depth=4, heads=5, **_PLAY),
+    "M": DiTConfig(latent_channels=8, dim=192, depth=4, heads=6, **_PLAY),
     # "S" twice as deep (4.8M params): warm-starts from an "S" model by growing it (kinema.train.recipes.grow_depth).
     # `kinema bench play`, one EPYC thread, ms per frame at 1 / 2 steps: 60 / 82 with action guidance 2 (S: 39 / 55),
     # 45 / 66 without: it fits 40 ms only at 1 step without the guidance branch (distilled, PlayConfig.distill).
-    "S8": DiTConfig(latent_channels=8, dim=160, depth=8, heads=5, causal_time=True, num_actions=NUM_ACTIONS + 1,
-                   abs_pos=True),
+    "S8": DiTConfig(latent_channels=8, dim=160, depth=8, heads=5, **_PLAY),
 }
 
 # VAEs with time_down = 1 (one latent frame per video frame, decoded one at a time with decode_next).

@@ -209,16 +209,19 @@ def ema_decay_at(cfg: TrainConfig, steps_done: int) -> float:
 
 
 def param_groups(module: nn.Module, weight_decay: float, lr_mult: dict[str, float] | None = None) -> list[dict]:
-    """[decayed matrices, undecayed biases/norms/embeddings], each split by learning-rate factor ("lr_mult": the
-    factor of the first name prefix in lr_mult that a parameter's name starts with, else 1); frozen parameters are
-    left out; empty groups dropped. With no lr_mult, exactly the two groups (so older runs' optimizer states load)."""
+    """[decayed matrices, undecayed biases/norms/embeddings], each split by the factor of the first lr_mult prefix that
+    a parameter's name starts with (else 1; a prefix that names nothing is refused); frozen parameters left out, empty
+    groups dropped: with no lr_mult exactly the two groups, so older runs' optimizer states load."""
+    lr_mult, named = lr_mult or {}, dict(module.named_parameters())
+    unused = [k for k in lr_mult if not any(n.startswith(k) for n in named)]
+    if unused:
+        raise ValueError(f"lr_mult names no parameter of this model: {unused}")
     embeddings = {id(m.weight) for m in module.modules() if isinstance(m, nn.Embedding)}
-    mults = sorted({1.0, *(lr_mult or {}).values()})
     groups = {(decays, m): {"params": [], "weight_decay": weight_decay if decays else 0.0, "lr_mult": m}
-              for decays in (True, False) for m in mults}
-    for name, p in module.named_parameters():
+              for decays in (True, False) for m in sorted({1.0, *lr_mult.values()})}
+    for name, p in named.items():
         if p.requires_grad:
-            m = next((f for prefix, f in (lr_mult or {}).items() if name.startswith(prefix)), 1.0)
+            m = next((f for prefix, f in lr_mult.items() if name.startswith(prefix)), 1.0)
             groups[(not (p.ndim < 2 or id(p) in embeddings), m)]["params"].append(p)
     return [g for g in groups.values() if g["params"]]
 
@@ -278,9 +281,6 @@ class Trainer:
         self.model = dist.wrap_model(self.module, self.info, self.device, fsdp=self.fsdp)
         self.params = [(n, p) for n, p in self.module.named_parameters() if p.requires_grad]
         groups = param_groups(self.module, cfg.weight_decay, cfg.lr_mult)
-        unused = [k for k in cfg.lr_mult if not any(n.startswith(k) for n, _ in self.module.named_parameters())]
-        if unused:
-            raise ValueError(f"lr_mult names no parameter of this model: {unused}")
         self.group_decays = [g["weight_decay"] > 0 for g in groups]
         # fused: one kernel for every parameter (CPU and CUDA builds have it; ~4x faster steps than foreach on CPU)
         fused = self.device.type in ("cpu", "cuda") and all(p.is_floating_point() for _, p in self.params)
