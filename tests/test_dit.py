@@ -26,6 +26,9 @@ def _randomise(model: DiT, seed: int = 1) -> DiT:
         for lin in layers:
             lin.weight.copy_(torch.randn(lin.weight.shape, generator=g) * 0.1)
             lin.bias.copy_(torch.randn(lin.bias.shape, generator=g) * 0.1)
+        for block in model.blocks:  # action warps: random gains and maps near the identity
+            if block.warp is not None:
+                block.warp.table.weight.add_(torch.randn(block.warp.table.weight.shape, generator=g) * 0.3)
     return model
 
 
@@ -299,9 +302,9 @@ def test_grad_checkpointing_gives_the_same_gradients():
     torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("abs_pos", [False, True])
-def test_kv_cache_generation_matches_full_causal_pass(abs_pos):
-    model = _model(causal_time=True, num_actions=3, abs_pos=abs_pos)
+@pytest.mark.parametrize("abs_pos,action_warp", [(False, False), (True, False), (False, True)])
+def test_kv_cache_generation_matches_full_causal_pass(abs_pos, action_warp):
+    model = _model(causal_time=True, num_actions=3, abs_pos=abs_pos, action_warp=action_warp)
     x, t, cond = _inputs(T=3, H=4, W=4)
     cond = replace(cond, mask=torch.tensor([[1.0, 1, 0], [1, 0, 0]]), actions=torch.tensor([[0, 1, 2], [1, 1, 0]]))
     full = model(x, t, cond)
@@ -422,3 +425,47 @@ def test_abs_pos_starts_as_the_plain_model_then_tells_places_apart():
     torch.testing.assert_close(pos[0, :2], torch.tensor([-0.75, -1.75]))
     torch.testing.assert_close(pos[-1, :2], torch.tensor([0.75, 1.75]))
     torch.testing.assert_close(frame_positions(8, 8)[0, :2], torch.tensor([-0.875, -0.875]))  # any grid: same scale
+
+
+def test_action_warp_starts_as_the_plain_model_and_reads_the_previous_frame_where_its_map_says():
+    """action_warp adds to each head's attention output the previous frame's values read at an affine map of the
+    token's place (one map and gain per action): warm-started from a DiT without it (gain 0), the same outputs; a map
+    that shifts by one token reads the previous frame's values one token over (zero past the edge), a map that
+    scales about the centre reads inward (stepping forward) at sub-token places, frame 0 (no previous frame) reads
+    nothing, and training reaches the maps."""
+    from kinema.models.dit import ActionWarp, frame_positions, warped_values
+    from kinema.train.recipes import load_warm_start
+
+    with pytest.raises(ValueError, match="action_warp needs"):
+        DiTConfig(latent_channels=4, dim=32, depth=2, heads=2, num_actions=3, action_warp=True)  # not causal
+    plain = _model(causal_time=True, num_actions=3)
+    warped = DiT(replace(TINY, causal_time=True, num_actions=3, action_warp=True)).eval()
+    load_warm_start(warped, plain.state_dict())
+    x, t, cond = _inputs(H=8, W=12)
+    cond = replace(cond, actions=torch.tensor([[0, 1, 2], [2, 2, 1]]))
+    with torch.no_grad():
+        assert torch.equal(warped(x, t, cond), plain(x, t, cond))
+
+    Hp, Wp, hd = 4, 6, 3
+    pos = frame_positions(Hp, Wp)[:, :2]  # (24, 2)
+    warp = ActionWarp(num_actions=3, heads=1)
+    with torch.no_grad():  # action 1: gain 1, read one token (2 / Hp half-heights) to the right; action 2: scale 0.5
+        warp.table.weight[1] = torch.tensor([1.0, 1, 0, 0, 0, 1, 2 / Hp])
+        warp.table.weight[2] = torch.tensor([1.0, 0.5, 0, 0, 0, 0.5, 0])
+    v = torch.randn(1, 1, 2 * Hp * Wp, hd, generator=_gen(5))  # frames 0, 1 of one head
+    grid = v.view(2, Hp, Wp, hd)[0]  # frame 0's values on the grid
+    read = warped_values(v, warp(torch.tensor([[1, 1]]), pos, Hp, Wp), past=0, Hp=Hp, Wp=Wp).view(2, Hp, Wp, hd)
+    assert torch.equal(read[0], torch.zeros(Hp, Wp, hd))  # frame 0 has no previous frame
+    torch.testing.assert_close(read[1, :, :-1], grid[:, 1:], atol=1e-5, rtol=1e-5)  # one token over
+    assert read[1, :, -1].abs().max() < 1e-6  # past the edge: zeros
+    zoom = warped_values(v, warp(torch.tensor([[2, 2]]), pos, Hp, Wp), past=0, Hp=Hp, Wp=Wp).view(2, Hp, Wp, hd)
+    # the corner token (-0.75, -1.25) reads at (-0.375, -0.625): 3/4 of the way from row 0 to 1, 1/4 from column 1 to 2
+    want = 0.25 * (0.75 * grid[0, 1] + 0.25 * grid[0, 2]) + 0.75 * (0.75 * grid[1, 1] + 0.25 * grid[1, 2])
+    torch.testing.assert_close(zoom[1, 0, 0], want, atol=1e-5, rtol=1e-5)
+    # with a cache the keys start with `past` frames: query frame 0 reads the last cached frame
+    cached = warped_values(v, warp(torch.tensor([[1]]), pos, Hp, Wp), past=1, Hp=Hp, Wp=Wp).view(Hp, Wp, hd)
+    torch.testing.assert_close(cached, read[1], atol=1e-6, rtol=1e-6)
+
+    model = _model(causal_time=True, num_actions=3, action_warp=True).train()
+    model(x, t, cond).pow(2).mean().backward()
+    assert all(b.warp.table.weight.grad[[0, 1, 2]].abs().sum() > 0 for b in model.blocks)

@@ -302,13 +302,14 @@ def test_runs_record_their_sources_relative_so_a_moved_checkout_still_exports(ti
 
 def test_action_dropout_trains_the_null_action_and_old_models_still_load(tiny_dirs, tmp_path, monkeypatch):
     """--action-dropout replaces noisy frames' actions by NULL_ACTION; a model made before NULL_ACTION and abs_pos
-    existed (8 action embeddings, no position embedding) warm-starts a new run with the null row as the mean of the
-    others and a new position embedding, resumes as it was, and plays only without action guidance."""
+    existed (8 action embeddings, no position embedding, no action warp) warm-starts a new run with the null row as the
+    mean of the others and a new position embedding and warp, resumes as it was, and plays only without action
+    guidance."""
     from kinema.interactive import model as M
 
     common = ["--vae", str(tiny_dirs / "vae"), "--preset", "tiny", "--frames", "5", "--window", "3", "--size",
               "16x16", "--batch-size", "2", "--log-every", "1", "--precision", "fp32"]
-    old_tiny = replace(M.PRESETS["tiny"], num_actions=M.NUM_ACTIONS, abs_pos=False)
+    old_tiny = replace(M.PRESETS["tiny"], num_actions=M.NUM_ACTIONS, abs_pos=False, action_warp=False)
     monkeypatch.setitem(M.PRESETS, "tiny", old_tiny)  # a run from before NULL_ACTION and abs_pos
     assert main(["play", "train", *common, "--steps", "1", "--out", str(tmp_path / "old")]) == 0
     assert main(["play", "export", str(tmp_path / "old"), "-o", str(tmp_path / "old-model")]) == 0
@@ -320,13 +321,14 @@ def test_action_dropout_trains_the_null_action_and_old_models_still_load(tiny_di
         Session(old, action_guidance=2.0)
     assert main(["play", "train", *common, "--steps", "2", "--out", str(tmp_path / "old"), "--resume"]) == 0
     resumed = json.loads((tmp_path / "old" / "config.json").read_text())["model"]
-    assert (resumed["num_actions"], resumed["abs_pos"]) == (M.NUM_ACTIONS, False)
+    assert (resumed["num_actions"], resumed["abs_pos"], resumed["action_warp"]) == (M.NUM_ACTIONS, False, False)
 
     new = tmp_path / "new"
     assert main(["play", "train", *common, "--steps", "2", "--action-dropout", "0.5", "--action-guidance", "1.5",
                  "--init-from", str(tmp_path / "old-model"), "--out", str(new)]) == 0
     rows = load_play(new).dit.action_embed.weight.detach()
     assert load_play(new).dit.pos_embed is not None and old.dit.pos_embed is None
+    assert load_play(new).dit.blocks[0].warp is not None and old.dit.blocks[0].warp is None
     old_rows = old.dit.action_embed.weight.detach().float()
     assert rows.shape[0] == M.NUM_ACTIONS + 1
     metrics = [json.loads(line) for line in (new / "metrics.jsonl").read_text().splitlines()]

@@ -175,6 +175,8 @@ def test_lr_mult_trains_named_parameters_faster_and_resumes_exactly(tmp_path):
     assert [(len(g["params"]), g["weight_decay"], g["lr_mult"]) for g in groups] == [
         (1, 0.01, 1.0), (1, 0.01, 10.0), (4, 0.0, 1.0), (1, 0.0, 10.0)]
     assert groups[1]["params"][0] is net.blocks[1].weight and groups[3]["params"][0] is net.blocks[1].bias
+    tail = param_groups(net, 0.01, {"1.": 10.0})  # a name's tail after a dot matches too
+    assert [[id(p) for p in g["params"]] for g in tail] == [[id(p) for p in g["params"]] for g in groups]
 
     def cfg(path):
         return toy.toy_config(str(path), steps=4, warmup_steps=1, ckpt_every=2, keep_last=0, lr_mult={"blocks.1": 10})

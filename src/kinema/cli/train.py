@@ -22,8 +22,9 @@ def add_schedule_flags(p: argparse.ArgumentParser, *, batch: int) -> None:
     p.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="bf16 autocast or plain fp32")
     p.add_argument("--grad-checkpointing", action="store_true", help="recompute activations to save memory")
     p.add_argument("--lr-mult", action="append", default=[], metavar="NAME=K",
-                   help="parameters whose names start with NAME train at K x the learning rate, repeatable (e.g. "
-                        "pos_embed=10 for a zero-initialised layer new to a warm-started model)")
+                   help="parameters whose names (or their tails after a dot) start with NAME train at K x the "
+                        "learning rate, repeatable (e.g. pos_embed=10 for a zero-initialised layer new to a "
+                        "warm-started model, warp=30 for every block's action warp)")
 
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:

@@ -61,7 +61,9 @@ def action_ids(keys: list[str] | str, *, start: bool = True) -> Tensor:
 # "M" (dim 192, 3.6M params) 29 / 39 / 63 (1 step fits), a dim-128 model 22 / 30 / 46.
 # abs_pos: every play preset knows where in the frame each token is (DiTConfig.abs_pos): stepping forward or back
 # zooms the view about its centre, a motion that depends on the place in the picture, which RoPE alone cannot express.
-_PLAY = {"causal_time": True, "num_actions": NUM_ACTIONS + 1, "abs_pos": True}  # what every play preset shares
+# action_warp: each block also reads the previous frame's values where a learned map per key says (a shift for turns
+# and strafes, a scale about the centre for W / S), to a fraction of a token (DiTConfig.action_warp, ActionWarp).
+_PLAY = {"causal_time": True, "num_actions": NUM_ACTIONS + 1, "abs_pos": True, "action_warp": True}  # shared
 PRESETS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(latent_channels=4, dim=32, depth=2, heads=2, **_PLAY),
     "S": DiTConfig(latent_channels=8, dim=160, depth=4, heads=5, **_PLAY),
@@ -310,7 +312,7 @@ class PlayDiT(DiT):
     def _causal_mask(self, F: int, S: int, t_start: int, device: torch.device) -> Tensor | None:
         """Sliding-window block-causal mask (F*S, past*S + F*S): query frame q sees key frames q - window < k <= q.
         The cache holds past = min(t_start, window - 1) frames (PlayDiT.forward checks it)."""
-        past = min(t_start, self.window - 1)
+        past = self._past_frames(t_start)
         if F == 1:
             return None  # one new frame sees the whole (windowed) cache and itself
         key = (F, S, t_start, str(device))
@@ -323,6 +325,9 @@ class PlayDiT(DiT):
                 self._mask_cache.clear()
             self._mask_cache[key] = mask
         return mask
+
+    def _past_frames(self, t_start: int) -> int:
+        return min(t_start, self.window - 1)
 
     def forward(self, x: Tensor, t: Tensor, cond: DiTCond | None = None, cache: DiTCache | None = None) -> Tensor:
         """As DiT.forward; a cache must be this model's WindowCache (new_cache())."""

@@ -337,8 +337,9 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
                   grad_checkpointing=train_cfg.grad_checkpointing)
     saved = Path(train_cfg.out_dir) / "config.json"
     saved_model = read_config(saved.parent)["model"] if resume and saved.exists() else {}
-    if saved_model:  # a run started before NULL_ACTION or abs_pos existed resumes with the model it has
-        cfg = replace(cfg, num_actions=saved_model["num_actions"], abs_pos=saved_model.get("abs_pos", False))
+    if saved_model:  # a run started before NULL_ACTION, abs_pos or action_warp existed resumes with the model it has
+        cfg = replace(cfg, num_actions=saved_model["num_actions"], abs_pos=saved_model.get("abs_pos", False),
+                      action_warp=saved_model.get("action_warp", False))
     # a shortcut objective needs the step-size input; a model that has one keeps it (warm start or resume)
     step_embed = (play_cfg.shortcut > 0 or play_cfg.distill > 0 or saved_model.get("step_embed", False)
                   or any(k.startswith("step_embed.") for k in (init_weights or {})))
@@ -349,10 +350,12 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
         torch.manual_seed(train_cfg.seed)
         model = build_play_dit(cfg, play_cfg.window)
     if init_weights is not None:
-        rows = init_weights["action_embed.weight"]
-        if rows.shape[0] == NUM_ACTIONS and model.has_null_action:  # warm start from a model without NULL_ACTION:
-            init_weights = {**init_weights,  # the null action starts as the mean of the others ("any action")
-                            "action_embed.weight": torch.cat([rows, rows.float().mean(0, keepdim=True).to(rows)])}
+        if init_weights["action_embed.weight"].shape[0] == NUM_ACTIONS and model.has_null_action:
+            # a warm start from a model without NULL_ACTION: the null action starts as the mean of the others ("any
+            # action"), in the action embedding and in any action warp's table
+            init_weights = {k: torch.cat([v, v.float().mean(0, keepdim=True).to(v)])
+                            if k == "action_embed.weight" or k.endswith(".warp.table.weight") else v
+                            for k, v in init_weights.items()}
         load_warm_start(model, init_weights)  # a new step-size embedding starts at zero output: the same model
     text = load_text_encoder(text_encoder)
     if resume and teacher is None and saved.exists():  # a resumed run keeps the teacher it started with

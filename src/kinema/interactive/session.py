@@ -78,7 +78,8 @@ class PlayModel:
     def random(cls, preset: str = "S", vae_preset: str = "f4t1", *, cfg: PlayConfig | None = None, seed: int = 0,
                text_encoder: str | Any = "minilm+zh") -> PlayModel:
         """Random weights at a preset size (benchmarks and tests). The DiT's zero-initialised output layers get small
-        random values, so the compute and the numbers are those of a trained model's shape. cfg.shortcut > 0 adds the
+        random values (and the action warps random gains), so the compute and the numbers are those of a trained model's
+        shape. cfg.shortcut > 0 adds the
         step-size input, as training does."""
         from kinema.interactive.model import PRESETS, VAE_PRESETS, build_play_dit
         from kinema.models.text import load_text_encoder
@@ -97,6 +98,9 @@ class PlayModel:
             for p in list(dit.parameters()) + list(vae.parameters()):
                 if p.ndim >= 2 and not p.any():
                     p.normal_(0.0, 0.02, generator=g)
+            for block in dit.blocks:  # the action warps' gains start at 0 too
+                if block.warp is not None:
+                    block.warp.table.weight[:, 0::7].normal_(0.0, 0.5, generator=g)
         text = load_text_encoder(text_encoder) if isinstance(text_encoder, str) else text_encoder
         return cls(dit=dit.eval(), vae=vae.eval(), text=text, cfg=cfg, name=f"random-{preset}")
 

@@ -67,6 +67,7 @@ class DiTConfig:
     freq_dim: int = 256  # sinusoidal features of the flow time
     step_embed: bool = False  # shortcut model: also conditioned on the step size d of the jump (DiTCond.step)
     abs_pos: bool = False  # add each token's place in the frame (centred, see the module docstring) to its content
+    action_warp: bool = False  # per action, where in the previous frame attention looks first (ActionWarp)
 
     def __post_init__(self):
         self.patch = tuple(int(p) for p in self.patch)  # JSON round-trips give lists
@@ -77,6 +78,9 @@ class DiTConfig:
         if self.dim % self.heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
         rope_split(self.dim // self.heads)  # raises for a head_dim that 3D RoPE cannot split
+        if self.action_warp and not (self.causal_time and self.num_actions > 0 and self.patch[0] == 1):
+            raise ValueError("action_warp needs causal_time=True, num_actions > 0 and a time patch of 1 (one action "
+                             "per latent frame)")
 
     @property
     def head_dim(self) -> int:
@@ -177,12 +181,66 @@ def _per_frame(x: Tensor, frames: int) -> Tensor:
     return x.view(B, frames, N // frames, D)
 
 
+class ActionWarp(nn.Module):
+    """Per action and self-attention head, where in the previous frame a token's content comes from: an affine map M
+    of its place u (offsets from the frame's centre in half heights, frame_positions), and a gain g. Each head's
+    attention output gets g times the previous frame's values read at M [u; 1] (bilinear, zero outside the frame):
+    a motion-compensated copy of the last frame, exact to a fraction of a token.
+
+    A camera step is close to one such map per key: a turn or a strafe shifts the picture, stepping forward or back
+    scales it about the centre (the left half moves left, the right half right), which RoPE's relative positions
+    cannot express and which moves places by less than a token. The maps are learned (an embedding row per action: g,
+    then M's 6 entries); g starts at 0, so a model warm-started without them computes exactly the same, and M starts
+    at the identity ("the same place")."""
+
+    def __init__(self, num_actions: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.table = nn.Embedding(num_actions, heads * 7)  # no weight decay (an embedding; the identity is no zero)
+        self.reset()
+
+    def reset(self) -> None:
+        with torch.no_grad():
+            w = torch.zeros(self.table.num_embeddings, self.heads, 7)
+            w[..., 1], w[..., 5] = 1.0, 1.0  # M = [[1, 0, 0], [0, 1, 0]]: (y, x) -> (y, x)
+            self.table.weight.copy_(w.view(self.table.num_embeddings, -1))
+
+    def forward(self, actions: Tensor, pos: Tensor, Hp: int, Wp: int) -> tuple[Tensor, Tensor]:
+        """actions (B, F) long; pos (S, 2) the (y, x) of each token (frame_positions) -> gain (B, F, heads) and the
+        places to read (B, F, heads, S, 2) as F.grid_sample's (x, y) in [-1, 1] (align_corners=False)."""
+        B, F = actions.shape
+        p = self.table(actions).view(B, F, self.heads, 7).float()  # (B, F, h, 7)
+        gain, m = p[..., 0], p[..., 1:].reshape(B, F, self.heads, 2, 3)  # (B, F, h), (B, F, h, 2, 3)
+        src = torch.einsum("bfhij,sj->bfhsi", m[..., :2], pos) + m[..., None, :, 2]  # (B, F, h, S, 2) (y, x)
+        grid = torch.stack([src[..., 1] * (Hp / Wp), src[..., 0]], dim=-1)  # x normalised by the width
+        return gain, grid
+
+
+def warped_values(v: Tensor, warp: tuple[Tensor, Tensor], past: int, Hp: int, Wp: int) -> Tensor:
+    """Each query frame's previous frame's values read where ActionWarp says, times its gain.
+
+    v (B, heads, (past + F) * S, hd): the keys' values (past frames, then the call's F frames); warp = ActionWarp's
+    (gain (B, F, heads), grid (B, F, heads, S, 2)) -> (B, heads, F * S, hd); zero for a frame with no previous frame."""
+    gain, grid = warp
+    B, F, h = gain.shape
+    S, hd = Hp * Wp, v.shape[-1]
+    prev = torch.arange(past - 1, past + F - 1, device=v.device)  # key frame before each query frame
+    vp = v.view(B, h, past + F, S, hd)[:, :, prev.clamp(min=0)]  # (B, h, F, S, hd)
+    vp = vp.permute(0, 2, 1, 4, 3).reshape(B * F * h, hd, Hp, Wp)  # (BFh, hd, Hp, Wp)
+    g = grid.to(vp.dtype).reshape(B * F * h, S, 1, 2)  # (BFh, S, 1, 2)
+    read = torch.nn.functional.grid_sample(vp, g, mode="bilinear", padding_mode="zeros", align_corners=False)
+    read = read.view(B, F, h, hd, S).permute(0, 2, 1, 4, 3)  # (B, h, F, S, hd)
+    scale = (gain * (prev >= 0)[None, :, None]).permute(0, 2, 1)[..., None, None].to(read.dtype)  # (B, h, F, 1, 1)
+    return (read * scale).reshape(B, h, F * S, hd)
+
+
 class DiTBlock(nn.Module):
     """adaLN-zero self-attention (3D RoPE) -> cross-attention to text -> adaLN-zero MLP, modulated per frame."""
 
     def __init__(self, cfg: DiTConfig):
         super().__init__()
         d = cfg.dim
+        self.warp = ActionWarp(cfg.num_actions, cfg.heads) if cfg.action_warp else None
         self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.attn = Attention(d, cfg.heads, qk_norm=cfg.qk_norm)
         self.norm2 = nn.LayerNorm(d, eps=1e-6)
@@ -200,14 +258,21 @@ class DiTBlock(nn.Module):
         rope: tuple[Tensor, Tensor],
         mask: Tensor | None,
         kv_cache: KVCache | None = None,
+        warp: tuple | None = None,
     ) -> Tensor:
-        """x (B, N, D) tokens of F temporal patches; c (B, F, D) one conditioning vector per temporal patch."""
+        """x (B, N, D) tokens of F temporal patches; c (B, F, D) one conditioning vector per temporal patch; warp:
+        (actions (B, F), pos (S, 2), past frames in the keys, Hp, Wp) for the block's ActionWarp, or None."""
         B, N, D = x.shape
         F = c.shape[1]
         mod = self.ada(c).unsqueeze(2)  # (B, F, 1, 6D)
         shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)  # (B, F, 1, D) each
         h = modulate(_per_frame(self.norm1(x), F), shift1, scale1).view(B, N, D)  # (B, N, D)
-        h = self.attn(h, rope, mask, kv_cache)  # (B, N, D)
+        if warp is not None and self.warp is not None:
+            actions, pos, past, Hp, Wp = warp
+            read = self.warp(actions, pos, Hp, Wp)
+            h = self.attn(h, rope, mask, kv_cache, extra=lambda v: warped_values(v, read, past, Hp, Wp))  # (B, N, D)
+        else:
+            h = self.attn(h, rope, mask, kv_cache)  # (B, N, D)
         x = torch.addcmul(_per_frame(x, F), gate1, _per_frame(h, F)).view(B, N, D)  # x + gate * h, (B, N, D)
         x = x + self.cross(self.norm2(x), text, text_mask)  # (B, N, D)
         h = modulate(_per_frame(self.norm3(x), F), shift2, scale2).view(B, N, D)  # (B, N, D)
@@ -305,6 +370,9 @@ class DiT(nn.Module):
         for lin in zero:
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
+        for block in self.blocks:
+            if block.warp is not None:  # gain 0: a DiT without the warp warm-starts one with it exactly
+                block.warp.reset()
 
     def new_cache(self) -> DiTCache:
         """An empty KV cache for frame-by-frame generation (see DiTCache)."""
@@ -424,6 +492,17 @@ class DiT(nn.Module):
             self._mask_cache[key] = mask
         return mask
 
+    def _positions(self, Hp: int, Wp: int, device: torch.device) -> Tensor:
+        """frame_positions (Hp*Wp, 2 + 4K), cached per grid."""
+        key = (Hp, Wp, str(device))
+        if key not in self._pos_cache:
+            self._pos_cache[key] = frame_positions(Hp, Wp, device)
+        return self._pos_cache[key]
+
+    def _past_frames(self, t_start: int) -> int:
+        """How many cached temporal patches a call's keys start with (all of them; PlayDiT keeps a window)."""
+        return t_start
+
     # ---- forward ----------------------------------------------------------------------------------------------------
 
     def forward(self, x: Tensor, t: Tensor, cond: DiTCond | None = None, cache: DiTCache | None = None) -> Tensor:
@@ -448,10 +527,7 @@ class DiT(nn.Module):
         h = rearrange(x, "b c (f pt) (h ph) (w pw) -> b (f h w) (c pt ph pw)", pt=pt, ph=ph, pw=pw)  # (B, N, C*p)
         h = self.x_embed(h).to(x.dtype)  # (B, N, D); the residual stream keeps x's dtype (float32 under autocast)
         if self.pos_embed is not None:
-            key = (Hp, Wp, str(x.device))
-            if key not in self._pos_cache:
-                self._pos_cache[key] = frame_positions(Hp, Wp, x.device)  # (Hp*Wp, 2 + 4K)
-            pos = self.pos_embed(self._pos_cache[key])  # (Hp*Wp, D): the same in every frame
+            pos = self.pos_embed(self._positions(Hp, Wp, x.device))  # (Hp*Wp, D): the same in every frame
             h = (h.view(B, F, Hp * Wp, -1) + pos.to(h.dtype)).view(B, F * Hp * Wp, -1)  # (B, N, D)
 
         t_start = 0 if cache is None else cache.tokens // (Hp * Wp)  # cached temporal patches
@@ -459,6 +535,10 @@ class DiT(nn.Module):
             cache.grid = (H, W)
         rope = self._rope(F, Hp, Wp, t_start, x.device)  # (N, head_dim) x 2
         mask = self._causal_mask(F, Hp * Wp, t_start, x.device)  # (N, N_past + N) | None
+        warp = None
+        if cfg.action_warp and cond.actions is not None:
+            pos = self._positions(Hp, Wp, x.device)[:, :2]  # (S, 2)
+            warp = (cond.actions.to(x.device).long(), pos, self._past_frames(t_start), Hp, Wp)
         use_ckpt = cfg.grad_checkpointing and self.training and torch.is_grad_enabled() and cache is None
         for i, block in enumerate(self.blocks):
             kv = None
@@ -466,9 +546,9 @@ class DiT(nn.Module):
                 kv = cache.layers[i]
                 kv.write = cache.write
             if use_ckpt:
-                h = checkpoint(block, h, c, text, text_mask, rope, mask, use_reentrant=False)  # (B, N, D)
+                h = checkpoint(block, h, c, text, text_mask, rope, mask, None, warp, use_reentrant=False)  # (B, N, D)
             else:
-                h = block(h, c, text, text_mask, rope, mask, kv)  # (B, N, D)
+                h = block(h, c, text, text_mask, rope, mask, kv, warp)  # (B, N, D)
 
         out = self.final(h, c)  # (B, N, C*pt*ph*pw)
         out = rearrange(out, "b (f h w) (c pt ph pw) -> b c (f pt) (h ph) (w pw)", f=F, h=Hp, w=Wp, pt=pt, ph=ph, pw=pw)

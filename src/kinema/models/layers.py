@@ -11,6 +11,7 @@ Tensors inside attention are (B, heads, N, head_dim); tokens are ordered t-major
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -193,8 +194,10 @@ class Attention(nn.Module):
         rope: tuple[Tensor, Tensor] | None,
         mask: Tensor | None = None,
         kv_cache: KVCache | None = None,
+        extra: Callable[[Tensor], Tensor] | None = None,
     ) -> Tensor:
-        """x (B, N, dim); rope = (cos, sin) each (N, head_dim); mask bool (N, N_past + N), True = may attend."""
+        """x (B, N, dim); rope = (cos, sin) each (N, head_dim); mask bool (N, N_past + N), True = may attend; extra:
+        values (B, h, N_past + N, hd) -> (B, h, N, hd) added to each head's output (kinema.models.dit.ActionWarp)."""
         B, N, D = x.shape
         qkv = self.qkv(x).view(B, N, 3, self.heads, self.head_dim)  # (B, N, 3, h, hd)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, h, N, hd) each
@@ -205,6 +208,8 @@ class Attention(nn.Module):
             k, v = kv_cache.extend(k, v)  # (B, h, N_past + N, hd)
         v = v.to(q.dtype)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, h, N, hd)
+        if extra is not None:
+            out = out + extra(v).to(out.dtype)  # (B, h, N, hd)
         out = out.transpose(1, 2).reshape(B, N, D)  # (B, N, dim)
         return self.proj(out)  # (B, N, dim)
 

@@ -43,8 +43,9 @@ class TrainConfig:
     fsdp:               shard parameters, gradients and optimizer state with FSDP2 (fully_shard) instead of DDP
                         (CPU gloo and GPU nccl alike; a single process trains unwrapped either way).
     device:             "auto" (cuda:LOCAL_RANK when CUDA is available, else cpu), "cpu" or "cuda".
-    lr_mult:            {parameter name prefix: factor}: those parameters train at factor x the learning rate (e.g. a
-                        zero-initialised layer added to a warm-started model, which otherwise learns slowly).
+    lr_mult:            {parameter name prefix: factor}: parameters whose names (or their tails after a dot) start
+                        with the prefix train at factor x the learning rate (e.g. a zero-initialised layer added to a
+                        warm-started model, which otherwise learns slowly; "warp" reaches every block's warp).
     """
 
     steps: int = 1000

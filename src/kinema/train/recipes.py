@@ -474,8 +474,8 @@ def grow_depth(weights: dict[str, torch.Tensor], depth: int) -> dict[str, torch.
 
 
 def load_warm_start(model, weights: dict[str, torch.Tensor]) -> None:
-    """Load warm-start weights strictly, except that a new step-size or position embedding may be missing from them:
-    it starts from its own zero-output initialisation, so the model computes exactly what the source model did.
+    """Load warm-start weights strictly, except that a new step-size or position embedding or action warp may be
+    missing from them: it starts from its own zero-output initialisation, so the model computes exactly what the source model did.
     Weights of a shallower model of the same width grow to the model's depth (grow_depth: the same function, more
     blocks)."""
     source_depth = weights_depth(weights)
@@ -485,7 +485,7 @@ def load_warm_start(model, weights: dict[str, torch.Tensor]) -> None:
               f"by {extra} zero-gated {'copy' if extra == 1 else 'copies'} of itself: the same function)")
         weights = grow_depth(weights, model.cfg.depth)
     missing, unexpected = model.load_state_dict(weights, strict=False)
-    missing = [k for k in missing if not k.startswith(("step_embed.", "pos_embed."))]
+    missing = [k for k in missing if not k.startswith(("step_embed.", "pos_embed.")) and ".warp." not in k]
     if missing or unexpected:
         raise ValueError(f"the warm-start weights do not fit this model: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]} (same preset and VAE latent channels needed)")

@@ -208,12 +208,18 @@ def ema_decay_at(cfg: TrainConfig, steps_done: int) -> float:
     return min(cfg.ema_decay, (1.0 + steps_done) / (10.0 + steps_done))
 
 
+def name_matches(name: str, prefix: str) -> bool:
+    """Whether a parameter name, or its tail after any dot, starts with prefix ("warp" matches
+    "blocks.3.warp.table.weight", "blocks.1." matches "blocks.1.bias")."""
+    return name.startswith(prefix) or f".{prefix}" in name
+
+
 def param_groups(module: nn.Module, weight_decay: float, lr_mult: dict[str, float] | None = None) -> list[dict]:
     """[decayed matrices, undecayed biases/norms/embeddings], each split by the factor of the first lr_mult prefix that
-    a parameter's name starts with (else 1; a prefix that names nothing is refused); frozen parameters left out, empty
-    groups dropped: with no lr_mult exactly the two groups, so older runs' optimizer states load."""
+    a parameter's name matches (name_matches; else 1; a prefix that names nothing is refused); frozen parameters left
+    out, empty groups dropped: with no lr_mult exactly the two groups, so older runs' optimizer states load."""
     lr_mult, named = lr_mult or {}, dict(module.named_parameters())
-    unused = [k for k in lr_mult if not any(n.startswith(k) for n in named)]
+    unused = [k for k in lr_mult if not any(name_matches(n, k) for n in named)]
     if unused:
         raise ValueError(f"lr_mult names no parameter of this model: {unused}")
     embeddings = {id(m.weight) for m in module.modules() if isinstance(m, nn.Embedding)}
@@ -221,7 +227,7 @@ def param_groups(module: nn.Module, weight_decay: float, lr_mult: dict[str, floa
               for decays in (True, False) for m in sorted({1.0, *lr_mult.values()})}
     for name, p in named.items():
         if p.requires_grad:
-            m = next((f for prefix, f in lr_mult.items() if name.startswith(prefix)), 1.0)
+            m = next((f for prefix, f in lr_mult.items() if name_matches(name, prefix)), 1.0)
             groups[(not (p.ndim < 2 or id(p) in embeddings), m)]["params"].append(p)
     return [g for g in groups.values() if g["params"]]
 
