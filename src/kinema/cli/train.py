@@ -57,7 +57,8 @@ def train_config(args: argparse.Namespace, out: str, **extra):
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the video VAE or the DiT on the worlds or a folder of videos")
-    p.add_argument("model", choices=("vae", "dit"), help="what to train (train a VAE first; the DiT works on its latents)")
+    p.add_argument("model", choices=("vae", "dit"),
+                   help="what to train (train a VAE first; the DiT works on its latents)")
     p.add_argument("--preset", default=None,
                    help="model size preset (see kinema.models.vae/dit PRESETS; default tiny, or --init-from's)")
     p.add_argument("--world", default="physics", dest="source",

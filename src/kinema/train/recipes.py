@@ -475,9 +475,9 @@ def grow_depth(weights: dict[str, torch.Tensor], depth: int) -> dict[str, torch.
 
 def load_warm_start(model, weights: dict[str, torch.Tensor]) -> None:
     """Load warm-start weights strictly, except that a new step-size or position embedding or action warp may be
-    missing from them: it starts from its own zero-output initialisation, so the model computes exactly what the source model did.
-    Weights of a shallower model of the same width grow to the model's depth (grow_depth: the same function, more
-    blocks)."""
+    missing from them: it starts from its own zero-output initialisation, so the model computes exactly what the source
+    model did. Weights of a shallower model of the same width grow to the model's depth (grow_depth: the same function,
+    more blocks)."""
     source_depth = weights_depth(weights)
     if 0 < source_depth < model.cfg.depth and model.cfg.depth % source_depth == 0:
         extra = model.cfg.depth // source_depth - 1
