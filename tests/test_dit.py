@@ -427,13 +427,13 @@ def test_abs_pos_starts_as_the_plain_model_then_tells_places_apart():
     torch.testing.assert_close(frame_positions(8, 8)[0, :2], torch.tensor([-0.875, -0.875]))  # any grid: same scale
 
 
-def test_action_warp_starts_as_the_plain_model_and_reads_the_previous_frame_where_its_map_says():
-    """action_warp adds to each head's attention output the previous frame's values read at an affine map of the
-    token's place (one map and gain per action): warm-started from a DiT without it (gain 0), the same outputs; a map
-    that shifts by one token reads the previous frame's values one token over (zero past the edge), a map that
-    scales about the centre reads inward (stepping forward) at sub-token places, frame 0 (no previous frame) reads
-    nothing, and training reaches the maps."""
-    from kinema.models.dit import ActionWarp, frame_positions, warped_values
+def test_action_warp_starts_as_the_plain_model_and_reads_the_previous_frame_zoomed_or_shifted():
+    """action_warp adds to each head's attention output the previous frame's values read at fixed places (zooms about
+    the centre, one-token shifts: WARP_READS), mixed by gains per action: warm-started from a DiT without it (gains
+    0), the same outputs; a shift read gives the values one token over (zero past the edge), a zoom read gives them at
+    sub-token places, frame 0 (no previous frame) reads nothing, a cached call reads its last cached frame, and
+    training reaches the gains."""
+    from kinema.models.dit import WARP_READS, ActionWarp, frame_positions, warped_values
     from kinema.train.recipes import load_warm_start
 
     with pytest.raises(ValueError, match="action_warp needs"):
@@ -446,25 +446,28 @@ def test_action_warp_starts_as_the_plain_model_and_reads_the_previous_frame_wher
     with torch.no_grad():
         assert torch.equal(warped(x, t, cond), plain(x, t, cond))
 
-    Hp, Wp, hd = 4, 6, 3
-    pos = frame_positions(Hp, Wp)[:, :2]  # (24, 2)
+    Hp, Wp, hd, K = 4, 6, 3, len(WARP_READS)
     warp = ActionWarp(num_actions=3, heads=1)
-    with torch.no_grad():  # action 1: gain 1, read one token (2 / Hp half-heights) to the right; action 2: scale 0.5
-        warp.table.weight[1] = torch.tensor([1.0, 1, 0, 0, 0, 1, 2 / Hp])
-        warp.table.weight[2] = torch.tensor([1.0, 0.5, 0, 0, 0, 0.5, 0])
+    grid = warp.grid(frame_positions(Hp, Wp)[:, :2], Hp, Wp)
+    right, zoom_out = WARP_READS.index((1.0, 1.0)), WARP_READS.index((1.19, 0.0))
+    with torch.no_grad():  # action 1 reads one token to the right, action 2 half of it zoomed out
+        warp.table.weight[1, right] = 1.0
+        warp.table.weight[2, zoom_out] = 0.5
     v = torch.randn(1, 1, 2 * Hp * Wp, hd, generator=_gen(5))  # frames 0, 1 of one head
-    grid = v.view(2, Hp, Wp, hd)[0]  # frame 0's values on the grid
-    read = warped_values(v, warp(torch.tensor([[1, 1]]), pos, Hp, Wp), past=0, Hp=Hp, Wp=Wp).view(2, Hp, Wp, hd)
+    prev = v.view(2, Hp, Wp, hd)[0]  # frame 0's values on the grid
+    read = warped_values(v, warp(torch.tensor([[1, 1]])), grid, past=0, Hp=Hp, Wp=Wp).view(2, Hp, Wp, hd)
     assert torch.equal(read[0], torch.zeros(Hp, Wp, hd))  # frame 0 has no previous frame
-    torch.testing.assert_close(read[1, :, :-1], grid[:, 1:], atol=1e-5, rtol=1e-5)  # one token over
+    torch.testing.assert_close(read[1, :, :-1], prev[:, 1:], atol=1e-5, rtol=1e-5)  # one token over
     assert read[1, :, -1].abs().max() < 1e-6  # past the edge: zeros
-    zoom = warped_values(v, warp(torch.tensor([[2, 2]]), pos, Hp, Wp), past=0, Hp=Hp, Wp=Wp).view(2, Hp, Wp, hd)
-    # the corner token (-0.75, -1.25) reads at (-0.375, -0.625): 3/4 of the way from row 0 to 1, 1/4 from column 1 to 2
-    want = 0.25 * (0.75 * grid[0, 1] + 0.25 * grid[0, 2]) + 0.75 * (0.75 * grid[1, 1] + 0.25 * grid[1, 2])
-    torch.testing.assert_close(zoom[1, 0, 0], want, atol=1e-5, rtol=1e-5)
+    zoom = warped_values(v, warp(torch.tensor([[2, 2]])), grid, past=0, Hp=Hp, Wp=Wp).view(2, Hp, Wp, hd)
+    # the token at (0.25, 0.25) (row 2, column 3) reads at 1.19 x: (0.2975, 0.2975), 0.095 of the way to row 3 / col 4
+    f = 0.0475 / 0.5
+    want = (1 - f) * ((1 - f) * prev[2, 3] + f * prev[2, 4]) + f * ((1 - f) * prev[3, 3] + f * prev[3, 4])
+    torch.testing.assert_close(zoom[1, 2, 3], 0.5 * want, atol=1e-5, rtol=1e-5)
     # with a cache the keys start with `past` frames: query frame 0 reads the last cached frame
-    cached = warped_values(v, warp(torch.tensor([[1]]), pos, Hp, Wp), past=1, Hp=Hp, Wp=Wp).view(Hp, Wp, hd)
+    cached = warped_values(v, warp(torch.tensor([[1]])), grid, past=1, Hp=Hp, Wp=Wp).view(Hp, Wp, hd)
     torch.testing.assert_close(cached, read[1], atol=1e-6, rtol=1e-6)
+    assert grid.shape == (K * Hp * Wp, 2)
 
     model = _model(causal_time=True, num_actions=3, action_warp=True).train()
     model(x, t, cond).pow(2).mean().backward()

@@ -61,8 +61,8 @@ def action_ids(keys: list[str] | str, *, start: bool = True) -> Tensor:
 # "M" (dim 192, 3.6M params) 29 / 39 / 63 (1 step fits), a dim-128 model 22 / 30 / 46.
 # abs_pos: every play preset knows where in the frame each token is (DiTConfig.abs_pos): stepping forward or back
 # zooms the view about its centre, a motion that depends on the place in the picture, which RoPE alone cannot express.
-# action_warp: each block also reads the previous frame's values where a learned map per key says (a shift for turns
-# and strafes, a scale about the centre for W / S), to a fraction of a token (DiTConfig.action_warp, ActionWarp).
+# action_warp: each block also reads the previous frame's values zoomed about the centre or shifted by a token, mixed
+# by learned gains per key, to a fraction of a token (DiTConfig.action_warp, kinema.models.dit.ActionWarp).
 _PLAY = {"causal_time": True, "num_actions": NUM_ACTIONS + 1, "abs_pos": True, "action_warp": True}  # shared
 PRESETS: dict[str, DiTConfig] = {
     "tiny": DiTConfig(latent_channels=4, dim=32, depth=2, heads=2, **_PLAY),

@@ -100,7 +100,7 @@ class PlayModel:
                     p.normal_(0.0, 0.02, generator=g)
             for block in dit.blocks:  # the action warps' gains start at 0 too
                 if block.warp is not None:
-                    block.warp.table.weight[:, 0::7].normal_(0.0, 0.5, generator=g)
+                    block.warp.table.weight.normal_(0.0, 0.3, generator=g)
         text = load_text_encoder(text_encoder) if isinstance(text_encoder, str) else text_encoder
         return cls(dit=dit.eval(), vae=vae.eval(), text=text, cfg=cfg, name=f"random-{preset}")
 

@@ -18,6 +18,9 @@ Deviations from DiT, each on purpose:
   forward (the left half moves left, the right half right). abs_pos=True adds each token's place relative to the
   frame's centre (sin-cos features of coordinates normalised by the frame height, any grid size) through a
   zero-initialised linear layer, so a model warm-started without it computes the same until training uses it.
+- action_warp=True (interactive play): each self-attention head also adds the previous frame's values read at fixed
+  zooms about the centre and one-token shifts (bilinear: a fraction of a token), mixed by learned gains per action
+  (ActionWarp), a direct path for the motion a key makes; the gains start at zero (warm starts are exact).
 - causal_time=True makes self-attention block-causal over (temporal patches of) latent frames, which is what lets
   frames be generated one at a time with a KV cache (DiTCache) and match a full forward pass exactly.
 
@@ -67,7 +70,7 @@ class DiTConfig:
     freq_dim: int = 256  # sinusoidal features of the flow time
     step_embed: bool = False  # shortcut model: also conditioned on the step size d of the jump (DiTCond.step)
     abs_pos: bool = False  # add each token's place in the frame (centred, see the module docstring) to its content
-    action_warp: bool = False  # per action, where in the previous frame attention looks first (ActionWarp)
+    action_warp: bool = False  # per action, a learned mix of zoomed / shifted reads of the previous frame (ActionWarp)
 
     def __post_init__(self):
         self.patch = tuple(int(p) for p in self.patch)  # JSON round-trips give lists
@@ -181,57 +184,67 @@ def _per_frame(x: Tensor, frames: int) -> Tensor:
     return x.view(B, frames, N // frames, D)
 
 
-class ActionWarp(nn.Module):
-    """Per action and self-attention head, where in the previous frame a token's content comes from: an affine map M
-    of its place u (offsets from the frame's centre in half heights, frame_positions), and a gain g. Each head's
-    attention output gets g times the previous frame's values read at M [u; 1] (bilinear, zero outside the frame):
-    a motion-compensated copy of the last frame, exact to a fraction of a token.
+# ActionWarp's fixed reads of the previous frame: (read scale about the centre, read shift in tokens along x). A token
+# at u reads the previous frame at scale * u + shift: scale < 1 reads inward (the view came closer: W), > 1 outward
+# (it backed away: S). The explore world's steps scale its view by about 0.91-1.1 (kinema-explore-position-2026-12-05).
+WARP_READS = ((0.84, 0.0), (0.92, 0.0), (1.0, 0.0), (1.09, 0.0), (1.19, 0.0), (1.0, -1.0), (1.0, 1.0))
 
-    A camera step is close to one such map per key: a turn or a strafe shifts the picture, stepping forward or back
-    scales it about the centre (the left half moves left, the right half right), which RoPE's relative positions
-    cannot express and which moves places by less than a token. The maps are learned (an embedding row per action: g,
-    then M's 6 entries); g starts at 0, so a model warm-started without them computes exactly the same, and M starts
-    at the identity ("the same place")."""
+
+class ActionWarp(nn.Module):
+    """Per action and self-attention head, a mix of the previous frame's values read at fixed places (WARP_READS:
+    zooms about the frame's centre and one-token shifts, bilinear, zero outside the frame), added to each head's
+    attention output: a motion-compensated copy of the last frame, exact to a fraction of a token.
+
+    A camera step is close to one such read per key: stepping forward or back scales the view about the centre (the
+    left half moves left, the right half right, by less than a token), which RoPE's relative positions cannot express.
+    The reads are fixed and only their gains are learned (an embedding row per action: heads x reads), so each gain
+    gets a steady gradient from the start (a learned map read through a near-zero gain random-walks instead: session
+    12's first try). The gains start at 0: a model warm-started without them computes exactly the same."""
 
     def __init__(self, num_actions: int, heads: int):
         super().__init__()
         self.heads = heads
-        self.table = nn.Embedding(num_actions, heads * 7)  # no weight decay (an embedding; the identity is no zero)
+        self.table = nn.Embedding(num_actions, heads * len(WARP_READS))  # no weight decay (an embedding)
         self.reset()
+        self._grids: dict[tuple, Tensor] = {}
 
     def reset(self) -> None:
-        with torch.no_grad():
-            w = torch.zeros(self.table.num_embeddings, self.heads, 7)
-            w[..., 1], w[..., 5] = 1.0, 1.0  # M = [[1, 0, 0], [0, 1, 0]]: (y, x) -> (y, x)
-            self.table.weight.copy_(w.view(self.table.num_embeddings, -1))
+        nn.init.zeros_(self.table.weight)
 
-    def forward(self, actions: Tensor, pos: Tensor, Hp: int, Wp: int) -> tuple[Tensor, Tensor]:
-        """actions (B, F) long; pos (S, 2) the (y, x) of each token (frame_positions) -> gain (B, F, heads) and the
-        places to read (B, F, heads, S, 2) as F.grid_sample's (x, y) in [-1, 1] (align_corners=False)."""
+    def forward(self, actions: Tensor) -> Tensor:
+        """actions (B, F) long -> gains (B, F, heads, len(WARP_READS))."""
         B, F = actions.shape
-        p = self.table(actions).view(B, F, self.heads, 7).float()  # (B, F, h, 7)
-        gain, m = p[..., 0], p[..., 1:].reshape(B, F, self.heads, 2, 3)  # (B, F, h), (B, F, h, 2, 3)
-        src = torch.einsum("bfhij,sj->bfhsi", m[..., :2], pos) + m[..., None, :, 2]  # (B, F, h, S, 2) (y, x)
-        grid = torch.stack([src[..., 1] * (Hp / Wp), src[..., 0]], dim=-1)  # x normalised by the width
-        return gain, grid
+        return self.table(actions).view(B, F, self.heads, len(WARP_READS))
+
+    def grid(self, pos: Tensor, Hp: int, Wp: int) -> Tensor:
+        """The places read, (len(WARP_READS) * S, 2) as F.grid_sample's (x, y) in [-1, 1] (align_corners=False), for
+        the token places pos (S, 2) (y, x) in half heights (frame_positions)."""
+        key = (Hp, Wp, str(pos.device))
+        if key not in self._grids:
+            reads = []
+            for scale, shift in WARP_READS:
+                y, x = pos[:, 0] * scale, pos[:, 1] * scale + shift * 2.0 / Hp  # one token = 2 / Hp half heights
+                reads.append(torch.stack([x * (Hp / Wp), y], dim=-1))  # x normalised by the width
+            self._grids[key] = torch.cat(reads)  # (K * S, 2)
+        return self._grids[key]
 
 
-def warped_values(v: Tensor, warp: tuple[Tensor, Tensor], past: int, Hp: int, Wp: int) -> Tensor:
-    """Each query frame's previous frame's values read where ActionWarp says, times its gain.
+def warped_values(v: Tensor, gains: Tensor, grid: Tensor, past: int, Hp: int, Wp: int) -> Tensor:
+    """Each query frame's previous frame's values read at ActionWarp's places and mixed by its gains.
 
-    v (B, heads, (past + F) * S, hd): the keys' values (past frames, then the call's F frames); warp = ActionWarp's
-    (gain (B, F, heads), grid (B, F, heads, S, 2)) -> (B, heads, F * S, hd); zero for a frame with no previous frame."""
-    gain, grid = warp
-    B, F, h = gain.shape
+    v (B, heads, (past + F) * S, hd): the keys' values (past frames, then the call's F frames); gains (B, F, heads, K);
+    grid (K * S, 2) -> (B, heads, F * S, hd); zero for a frame with no previous frame."""
+    B, F, h, K = gains.shape
     S, hd = Hp * Wp, v.shape[-1]
     prev = torch.arange(past - 1, past + F - 1, device=v.device)  # key frame before each query frame
     vp = v.view(B, h, past + F, S, hd)[:, :, prev.clamp(min=0)]  # (B, h, F, S, hd)
     vp = vp.permute(0, 2, 1, 4, 3).reshape(B * F * h, hd, Hp, Wp)  # (BFh, hd, Hp, Wp)
-    g = grid.to(vp.dtype).reshape(B * F * h, S, 1, 2)  # (BFh, S, 1, 2)
+    g = grid.to(vp.dtype)[None, :, None, :].expand(B * F * h, K * S, 1, 2)  # (BFh, K*S, 1, 2)
     read = torch.nn.functional.grid_sample(vp, g, mode="bilinear", padding_mode="zeros", align_corners=False)
-    read = read.view(B, F, h, hd, S).permute(0, 2, 1, 4, 3)  # (B, h, F, S, hd)
-    scale = (gain * (prev >= 0)[None, :, None]).permute(0, 2, 1)[..., None, None].to(read.dtype)  # (B, h, F, 1, 1)
-    return (read * scale).reshape(B, h, F * S, hd)
+    read = read.view(B, F, h, hd, K, S)  # (B, F, h, hd, K, S)
+    w = (gains * (prev >= 0)[None, :, None, None]).to(read.dtype)  # (B, F, h, K)
+    mixed = torch.einsum("bfhdks,bfhk->bhfsd", read, w)  # (B, h, F, S, hd)
+    return mixed.reshape(B, h, F * S, hd)
 
 
 class DiTBlock(nn.Module):
@@ -269,8 +282,8 @@ class DiTBlock(nn.Module):
         h = modulate(_per_frame(self.norm1(x), F), shift1, scale1).view(B, N, D)  # (B, N, D)
         if warp is not None and self.warp is not None:
             actions, pos, past, Hp, Wp = warp
-            read = self.warp(actions, pos, Hp, Wp)
-            h = self.attn(h, rope, mask, kv_cache, extra=lambda v: warped_values(v, read, past, Hp, Wp))  # (B, N, D)
+            gains, grid = self.warp(actions), self.warp.grid(pos, Hp, Wp)  # (B, F, h, K), (K * S, 2)
+            h = self.attn(h, rope, mask, kv_cache, extra=lambda v: warped_values(v, gains, grid, past, Hp, Wp))
         else:
             h = self.attn(h, rope, mask, kv_cache)  # (B, N, D)
         x = torch.addcmul(_per_frame(x, F), gate1, _per_frame(h, F)).view(B, N, D)  # x + gate * h, (B, N, D)
