@@ -448,26 +448,27 @@ def test_action_warp_starts_as_the_plain_model_and_reads_the_previous_frame_zoom
 
     Hp, Wp, hd, K = 4, 6, 3, len(WARP_READS)
     warp = ActionWarp(num_actions=3, heads=1)
-    grid = warp.grid(frame_positions(Hp, Wp)[:, :2], Hp, Wp)
+    reads = warp.reads(frame_positions(Hp, Wp)[:, :2], Hp, Wp)
     right, zoom_out = WARP_READS.index((1.0, 1.0)), WARP_READS.index((1.19, 0.0))
     with torch.no_grad():  # action 1 reads one token to the right, action 2 half of it zoomed out
         warp.table.weight[1, right] = 1.0
         warp.table.weight[2, zoom_out] = 0.5
     v = torch.randn(1, 1, 2 * Hp * Wp, hd, generator=_gen(5))  # frames 0, 1 of one head
     prev = v.view(2, Hp, Wp, hd)[0]  # frame 0's values on the grid
-    read = warped_values(v, warp(torch.tensor([[1, 1]])), grid, past=0, Hp=Hp, Wp=Wp).view(2, Hp, Wp, hd)
+    read = warped_values(v, warp(torch.tensor([[1, 1]])), reads, past=0, Hp=Hp, Wp=Wp).view(2, Hp, Wp, hd)
     assert torch.equal(read[0], torch.zeros(Hp, Wp, hd))  # frame 0 has no previous frame
     torch.testing.assert_close(read[1, :, :-1], prev[:, 1:], atol=1e-5, rtol=1e-5)  # one token over
     assert read[1, :, -1].abs().max() < 1e-6  # past the edge: zeros
-    zoom = warped_values(v, warp(torch.tensor([[2, 2]])), grid, past=0, Hp=Hp, Wp=Wp).view(2, Hp, Wp, hd)
+    zoom = warped_values(v, warp(torch.tensor([[2, 2]])), reads, past=0, Hp=Hp, Wp=Wp).view(2, Hp, Wp, hd)
     # the token at (0.25, 0.25) (row 2, column 3) reads at 1.19 x: (0.2975, 0.2975), 0.095 of the way to row 3 / col 4
     f = 0.0475 / 0.5
     want = (1 - f) * ((1 - f) * prev[2, 3] + f * prev[2, 4]) + f * ((1 - f) * prev[3, 3] + f * prev[3, 4])
     torch.testing.assert_close(zoom[1, 2, 3], 0.5 * want, atol=1e-5, rtol=1e-5)
     # with a cache the keys start with `past` frames: query frame 0 reads the last cached frame
-    cached = warped_values(v, warp(torch.tensor([[1]])), grid, past=1, Hp=Hp, Wp=Wp).view(Hp, Wp, hd)
+    cached = warped_values(v, warp(torch.tensor([[1]])), reads, past=1, Hp=Hp, Wp=Wp).view(Hp, Wp, hd)
     torch.testing.assert_close(cached, read[1], atol=1e-6, rtol=1e-6)
-    assert grid.shape == (K * Hp * Wp, 2)
+    assert reads.shape == (K, Hp * Wp, Hp * Wp) and bool((reads.sum(-1) <= 1 + 1e-6).all())
+    torch.testing.assert_close(reads[WARP_READS.index((1.0, 0.0))], torch.eye(Hp * Wp))  # no zoom, no shift: copy
 
     model = _model(causal_time=True, num_actions=3, action_warp=True).train()
     model(x, t, cond).pow(2).mean().backward()

@@ -216,35 +216,36 @@ class ActionWarp(nn.Module):
         B, F = actions.shape
         return self.table(actions).view(B, F, self.heads, len(WARP_READS))
 
-    def grid(self, pos: Tensor, Hp: int, Wp: int) -> Tensor:
-        """The places read, (len(WARP_READS) * S, 2) as F.grid_sample's (x, y) in [-1, 1] (align_corners=False), for
-        the token places pos (S, 2) (y, x) in half heights (frame_positions)."""
+    def reads(self, pos: Tensor, Hp: int, Wp: int) -> Tensor:
+        """The reads as matrices (len(WARP_READS), S, S): row q of read k holds the bilinear weights of the previous
+        frame's tokens at the place token q reads (zero outside the frame), for the token places pos (S, 2) (y, x) in
+        half heights (frame_positions). Fixed per grid: computed once by F.grid_sample on one-hot frames."""
         key = (Hp, Wp, str(pos.device))
         if key not in self._grids:
-            reads = []
+            S, places = Hp * Wp, []
             for scale, shift in WARP_READS:
                 y, x = pos[:, 0] * scale, pos[:, 1] * scale + shift * 2.0 / Hp  # one token = 2 / Hp half heights
-                reads.append(torch.stack([x * (Hp / Wp), y], dim=-1))  # x normalised by the width
-            self._grids[key] = torch.cat(reads)  # (K * S, 2)
+                places.append(torch.stack([x * (Hp / Wp), y], dim=-1))  # grid_sample's (x, y), x by the width
+            grid = torch.stack(places)[:, :, None, :]  # (K, S, 1, 2)
+            onehot = torch.eye(S, device=pos.device).view(S, 1, Hp, Wp).expand(S, len(WARP_READS), Hp, Wp)
+            w = torch.nn.functional.grid_sample(onehot.transpose(0, 1), grid, mode="bilinear", padding_mode="zeros",
+                                                align_corners=False)  # (K, S source, S query, 1)
+            self._grids[key] = w[..., 0].transpose(1, 2).contiguous()  # (K, S query, S source)
         return self._grids[key]
 
 
-def warped_values(v: Tensor, gains: Tensor, grid: Tensor, past: int, Hp: int, Wp: int) -> Tensor:
-    """Each query frame's previous frame's values read at ActionWarp's places and mixed by its gains.
+def warped_values(v: Tensor, gains: Tensor, reads: Tensor, past: int, Hp: int, Wp: int) -> Tensor:
+    """Each query frame's previous frame's values read by ActionWarp's reads and mixed by its gains.
 
     v (B, heads, (past + F) * S, hd): the keys' values (past frames, then the call's F frames); gains (B, F, heads, K);
-    grid (K * S, 2) -> (B, heads, F * S, hd); zero for a frame with no previous frame."""
+    reads (K, S, S) (ActionWarp.reads) -> (B, heads, F * S, hd); zero for a frame with no previous frame."""
     B, F, h, K = gains.shape
     S, hd = Hp * Wp, v.shape[-1]
     prev = torch.arange(past - 1, past + F - 1, device=v.device)  # key frame before each query frame
     vp = v.view(B, h, past + F, S, hd)[:, :, prev.clamp(min=0)]  # (B, h, F, S, hd)
-    vp = vp.permute(0, 2, 1, 4, 3).reshape(B * F * h, hd, Hp, Wp)  # (BFh, hd, Hp, Wp)
-    g = grid.to(vp.dtype)[None, :, None, :].expand(B * F * h, K * S, 1, 2)  # (BFh, K*S, 1, 2)
-    read = torch.nn.functional.grid_sample(vp, g, mode="bilinear", padding_mode="zeros", align_corners=False)
-    read = read.view(B, F, h, hd, K, S)  # (B, F, h, hd, K, S)
-    w = (gains * (prev >= 0)[None, :, None, None]).to(read.dtype)  # (B, F, h, K)
-    mixed = torch.einsum("bfhdks,bfhk->bhfsd", read, w)  # (B, h, F, S, hd)
-    return mixed.reshape(B, h, F * S, hd)
+    w = (gains * (prev >= 0)[None, :, None, None]).to(vp.dtype)  # (B, F, h, K)
+    mix = torch.einsum("bfhk,kqs->bhfqs", w, reads.to(vp.dtype))  # (B, h, F, S, S): one read matrix per frame, head
+    return (mix @ vp).reshape(B, h, F * S, hd)  # (B, h, F * S, hd)
 
 
 class DiTBlock(nn.Module):
@@ -282,8 +283,8 @@ class DiTBlock(nn.Module):
         h = modulate(_per_frame(self.norm1(x), F), shift1, scale1).view(B, N, D)  # (B, N, D)
         if warp is not None and self.warp is not None:
             actions, pos, past, Hp, Wp = warp
-            gains, grid = self.warp(actions), self.warp.grid(pos, Hp, Wp)  # (B, F, h, K), (K * S, 2)
-            h = self.attn(h, rope, mask, kv_cache, extra=lambda v: warped_values(v, gains, grid, past, Hp, Wp))
+            gains, reads = self.warp(actions), self.warp.reads(pos, Hp, Wp)  # (B, F, h, K), (K, S, S)
+            h = self.attn(h, rope, mask, kv_cache, extra=lambda v: warped_values(v, gains, reads, past, Hp, Wp))
         else:
             h = self.attn(h, rope, mask, kv_cache)  # (B, N, D)
         x = torch.addcmul(_per_frame(x, F), gate1, _per_frame(h, F)).view(B, N, D)  # x + gate * h, (B, N, D)
