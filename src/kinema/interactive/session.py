@@ -78,7 +78,7 @@ class PlayModel:
     def random(cls, preset: str = "S", vae_preset: str = "f4t1", *, cfg: PlayConfig | None = None, seed: int = 0,
                text_encoder: str | Any = "minilm+zh") -> PlayModel:
         """Random weights at a preset size (benchmarks and tests). The DiT's zero-initialised output layers get small
-        random values (and the action warps random gains), so the compute and the numbers are those of a trained model's
+        random values (the action warps' gains too), so the compute and the numbers are those of a trained model's
         shape. cfg.shortcut > 0 adds the
         step-size input, as training does."""
         from kinema.interactive.model import PRESETS, VAE_PRESETS, build_play_dit

@@ -186,7 +186,8 @@ def _per_frame(x: Tensor, frames: int) -> Tensor:
 
 # ActionWarp's fixed reads of the previous frame: (read scale about the centre, read shift in tokens along x). A token
 # at u reads the previous frame at scale * u + shift: scale < 1 reads inward (the view came closer: W), > 1 outward
-# (it backed away: S). The explore world's steps scale its view by about 0.91-1.1 (kinema-explore-position-2026-12-05).
+# (it backed away: S). The explore world's steps scale its view by about 0.91-1.1
+# (docs/eval/candidates/kinema-explore-position-2026-12-05.md).
 WARP_READS = ((0.84, 0.0), (0.92, 0.0), (1.0, 0.0), (1.09, 0.0), (1.19, 0.0), (1.0, -1.0), (1.0, 1.0))
 
 
@@ -206,7 +207,7 @@ class ActionWarp(nn.Module):
         self.heads = heads
         self.table = nn.Embedding(num_actions, heads * len(WARP_READS))  # no weight decay (an embedding)
         self.reset()
-        self._grids: dict[tuple, Tensor] = {}
+        self._reads: dict[tuple, Tensor] = {}  # per grid, not saved
 
     def reset(self) -> None:
         nn.init.zeros_(self.table.weight)
@@ -221,7 +222,7 @@ class ActionWarp(nn.Module):
         frame's tokens at the place token q reads (zero outside the frame), for the token places pos (S, 2) (y, x) in
         half heights (frame_positions). Fixed per grid: computed once by F.grid_sample on one-hot frames."""
         key = (Hp, Wp, str(pos.device))
-        if key not in self._grids:
+        if key not in self._reads:
             S, places = Hp * Wp, []
             for scale, shift in WARP_READS:
                 y, x = pos[:, 0] * scale, pos[:, 1] * scale + shift * 2.0 / Hp  # one token = 2 / Hp half heights
@@ -230,8 +231,8 @@ class ActionWarp(nn.Module):
             onehot = torch.eye(S, device=pos.device).view(S, 1, Hp, Wp).expand(S, len(WARP_READS), Hp, Wp)
             w = torch.nn.functional.grid_sample(onehot.transpose(0, 1), grid, mode="bilinear", padding_mode="zeros",
                                                 align_corners=False)  # (K, S source, S query, 1)
-            self._grids[key] = w[..., 0].transpose(1, 2).contiguous()  # (K, S query, S source)
-        return self._grids[key]
+            self._reads[key] = w[..., 0].transpose(1, 2).contiguous()  # (K, S query, S source)
+        return self._reads[key]
 
 
 def warped_values(v: Tensor, gains: Tensor, reads: Tensor, past: int, Hp: int, Wp: int) -> Tensor:
@@ -551,8 +552,8 @@ class DiT(nn.Module):
         mask = self._causal_mask(F, Hp * Wp, t_start, x.device)  # (N, N_past + N) | None
         warp = None
         if cfg.action_warp and cond.actions is not None:
-            pos = self._positions(Hp, Wp, x.device)[:, :2]  # (S, 2)
-            warp = (cond.actions.to(x.device).long(), pos, self._past_frames(t_start), Hp, Wp)
+            places = self._positions(Hp, Wp, x.device)[:, :2]  # (S, 2) y, x
+            warp = (cond.actions.to(x.device).long(), places, self._past_frames(t_start), Hp, Wp)
         use_ckpt = cfg.grad_checkpointing and self.training and torch.is_grad_enabled() and cache is None
         for i, block in enumerate(self.blocks):
             kv = None
