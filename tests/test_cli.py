@@ -50,6 +50,8 @@ def test_preview_contact_sheet(tmp_path):
     (["worlds", "render", "physics", "-o", "x.mp4", "--actions", "W"], "explore"),
     (["play", "train", "--vae", "v", "--out", "r", "--lr-mult", "pos_embed"], "--lr-mult takes NAME=K"),
     (["play", "train", "--vae", "v", "--out", "r", "--lr-mult", "pos_embed=ten"], "'pos_embed=ten'"),
+    (["play", "train", "--vae", "v", "--out", "r", "--key-weight", "S"], "--key-weight takes KEY=W"),
+    (["play", "train", "--vae", "v", "--out", "r", "--key-weight", "Z=2"], "key_weights takes keys"),
 ])
 def test_bad_input_is_one_line(tmp_path, monkeypatch, capsys, argv, needle):
     monkeypatch.chdir(tmp_path)

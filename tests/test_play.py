@@ -196,6 +196,26 @@ def test_explore_action_data_contract():
     torch.testing.assert_close(full["video"][0], torch.from_numpy(gt).permute(3, 0, 1, 2).float() / 127.5 - 1)
 
 
+def test_random_clips_draw_keys_uniformly_or_by_weight():
+    """The random policy's keys: uniform by default (the same draws as before key weights existed, so old runs resume
+    exactly), or in proportion to PlayDataConfig.key_weights; bad weights are refused."""
+    from kinema.interactive.data import random_runs
+
+    rng, old = np.random.default_rng(7), []
+    while len(old) < 60:  # the uniform draws, written out
+        old += [KEYS[int(rng.integers(len(KEYS)))]] * int(rng.integers(1, 9))
+    assert random_runs(60, np.random.default_rng(7)) == old[:60]
+    cfg = PlayDataConfig(key_weights={"S": 3, ".": 0})
+    keys = random_runs(9000, np.random.default_rng(0), max_run=1, weights=[cfg.key_weight(k) for k in KEYS])
+    assert abs(keys.count("S") / len(keys) - 3 / 8) < 0.02 and "." not in keys
+    assert abs(keys.count("W") / len(keys) - 1 / 8) < 0.02
+    data = ExploreActionData(replace(cfg, size="16x16", frames=9, walker_prob=0.0), batch_size=8, seed=1)
+    assert bool((data.batch(0, 0, 1)["actions"][:, 1:] != KEYS.index(".")).all())  # weight 0: never drawn
+    for bad in ({"X": 1.0}, {"S": -1.0}, dict.fromkeys(KEYS, 0.0)):
+        with pytest.raises(ValueError, match="key_weights"):
+            PlayDataConfig(key_weights=bad)
+
+
 @pytest.fixture(scope="module")
 def tiny_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("play")

@@ -136,6 +136,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "0 = from noise")
     t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "
                    "(the rest: random runs of keys)")
+    t.add_argument("--key-weight", action="append", default=[], metavar="KEY=W",
+                   help="in the random clips, draw KEY W times as often as a key without a weight, repeatable "
+                        "(e.g. S=3)")
     t.add_argument("--init-from", default=None, metavar="DIR",
                    help="start from the weights of an exported play model or a play run (a warm start, not a resume: "
                         "new optimizer and schedule; the latent statistics it was trained with are kept)")
@@ -273,8 +276,15 @@ def run_train(args: argparse.Namespace) -> int:
     from kinema.interactive.model import PlayConfig
     from kinema.interactive.recipe import build_play_run
 
+    weights = {}
+    for item in args.key_weight:  # PlayDataConfig checks the keys and weights
+        key, _, weight = item.partition("=")
+        try:
+            weights[key] = float(weight)
+        except ValueError:
+            raise ValueError(f"--key-weight takes KEY=W (a key and a weight), got {item!r}") from None
     data = PlayDataConfig(size=args.size, frames=args.frames, fps=args.fps, walker_prob=args.walker_prob,
-                          num_videos=args.num_videos)
+                          num_videos=args.num_videos, key_weights=weights)
     trainer = build_play_run(args.preset, args.vae, data, train_config(args, args.out),
                              play_cfg=PlayConfig(window=args.window, fps=args.fps, ctx_noise=args.ctx_noise,
                                                ctx_noise_max=args.ctx_noise_max, action_dropout=args.action_dropout,

@@ -6,13 +6,15 @@ does, the prompt says where it is). Sample i is a pure function of (data seed, i
 (kinema.train.trainer), so resume is exact. World seeds stay below EVAL_SEED_START; evaluation uses seeds above it.
 
 Action policies: "walker" is the world's own scripted walker (mostly forward, turning away from walls); "random" holds a
-uniformly random key for 1..max_run frames, so every key is seen in every situation (including walking into walls);
+uniformly random key (or one drawn with PlayDataConfig.key_weights) for 1..max_run frames, so every key is seen in
+every situation (including walking into walls);
 "scripted" is a fixed tour of every key, for evaluation.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,7 @@ class PlayDataConfig:
     fps: float = 10.0
     walker_prob: float = 0.5  # fraction of clips driven by the world's walker; the rest by random key runs
     max_run: int = 8  # longest run of one key in random clips
+    key_weights: dict[str, float] = field(default_factory=dict)  # random clips: a key's relative weight (else 1)
     num_videos: int = 0  # 0: a fresh world every sample; N: a fixed set of N worlds
     languages: tuple[str, ...] = ("en", "zh")
     caption_kinds: tuple[str, ...] = ("detailed", "short")
@@ -52,10 +55,18 @@ class PlayDataConfig:
             raise ValueError(f"frames must be >= 2 (a start view and at least one action), got {self.frames}")
         if not 0.0 <= self.walker_prob <= 1.0 or self.max_run < 1 or self.fps <= 0:
             raise ValueError("walker_prob must be in [0, 1], max_run >= 1 and fps > 0")
+        self.key_weights = {str(k): float(v) for k, v in dict(self.key_weights).items()}
+        bad = {k: v for k, v in self.key_weights.items() if k not in KEYS or not (math.isfinite(v) and v >= 0)}
+        if bad or (self.key_weights and not any(self.key_weight(k) > 0 for k in KEYS)):
+            raise ValueError(f"key_weights takes keys of {' '.join(KEYS)} with weights >= 0, not all 0; got "
+                             f"{bad or self.key_weights}")
         if not 0 <= self.num_videos < EVAL_SEED_START:
             raise ValueError(f"num_videos must be in [0, {EVAL_SEED_START})")
         if not self.languages or not set(self.languages) <= {"en", "zh"}:
             raise ValueError(f"languages must be a subset of (en, zh), got {self.languages}")
+
+    def key_weight(self, key: str) -> float:
+        return self.key_weights.get(key, 1.0)
 
     @property
     def wh(self) -> tuple[int, int]:
@@ -70,22 +81,27 @@ class PlayDataConfig:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def random_runs(n: int, rng: np.random.Generator, max_run: int = 8) -> list[str]:
-    """n actions: a uniformly random key held for a uniformly random 1..max_run frames, again and again."""
+def random_runs(n: int, rng: np.random.Generator, max_run: int = 8, weights: list[float] | None = None) -> list[str]:
+    """n actions: a random key held for a uniformly random 1..max_run frames, again and again. The key is uniform, or
+    drawn with the given relative weights (one per KEYS entry)."""
+    p = None if weights is None else np.asarray(weights, dtype=np.float64) / sum(weights)
     keys: list[str] = []
     while len(keys) < n:
-        keys += [KEYS[int(rng.integers(len(KEYS)))]] * int(rng.integers(1, max_run + 1))
+        key = KEYS[int(rng.integers(len(KEYS)))] if p is None else KEYS[int(rng.choice(len(KEYS), p=p))]
+        keys += [key] * int(rng.integers(1, max_run + 1))
     return keys[:n]
 
 
-def action_sequence(policy: str, world, n: int, fps: float, rng: np.random.Generator, max_run: int = 8) -> list[str]:
-    """n actions from a policy in POLICIES for an explore world (kinema.worlds.explore.ExploreWorld)."""
+def action_sequence(policy: str, world, n: int, fps: float, rng: np.random.Generator, max_run: int = 8,
+                    weights: list[float] | None = None) -> list[str]:
+    """n actions from a policy in POLICIES for an explore world (kinema.worlds.explore.ExploreWorld); weights: the
+    random policy's key weights (random_runs)."""
     from kinema.worlds.explore import random_actions
 
     if policy == "walker":
         return random_actions(world, n, fps, rng)
     if policy == "random":
-        return random_runs(n, rng, max_run)
+        return random_runs(n, rng, max_run, weights)
     if policy == "scripted":
         tour = SCRIPTED_TOUR.split()
         return [tour[i % len(tour)] for i in range(n)]
@@ -135,7 +151,8 @@ class ExploreActionData(IndexedData):
         world = make_world(scenario, world_seed)
         rng = np.random.default_rng(derive_seed(seed, 0x616374))
         policy = "walker" if rng.random() < cfg.walker_prob else "random"
-        keys = action_sequence(policy, world, cfg.frames - 1, cfg.fps, rng, cfg.max_run)
+        weights = [cfg.key_weight(k) for k in KEYS] if cfg.key_weights else None  # None: uniform, as before
+        keys = action_sequence(policy, world, cfg.frames - 1, cfg.fps, rng, cfg.max_run, weights)
         w, h = cfg.wh
         video = walk(world, keys, w, h, cfg.fps)  # (T, H, W, 3)
         cap = scene_caption(world, cfg.fps)
