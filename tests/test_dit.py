@@ -433,7 +433,7 @@ def test_action_warp_starts_as_the_plain_model_and_reads_the_previous_frame_zoom
     0), the same outputs; a shift read gives the values one token over (zero past the edge), a zoom read gives them at
     sub-token places, frame 0 (no previous frame) reads nothing, a cached call reads its last cached frame, and
     training reaches the gains."""
-    from kinema.models.dit import WARP_READS, ActionWarp, frame_positions, warped_values
+    from kinema.models.dit import WARP_READS, ActionWarp, warp_reads, warped_values
     from kinema.train.recipes import load_warm_start
 
     with pytest.raises(ValueError, match="action_warp needs"):
@@ -448,7 +448,7 @@ def test_action_warp_starts_as_the_plain_model_and_reads_the_previous_frame_zoom
 
     Hp, Wp, hd, K = 4, 6, 3, len(WARP_READS)
     warp = ActionWarp(num_actions=3, heads=1)
-    reads = warp.reads(frame_positions(Hp, Wp)[:, :2], Hp, Wp)
+    reads = warp_reads(Hp, Wp)
     right, zoom_out = WARP_READS.index((1.0, 1.0)), WARP_READS.index((1.19, 0.0))
     with torch.no_grad():  # action 1 reads one token to the right, action 2 half of it zoomed out
         warp.table.weight[1, right] = 1.0

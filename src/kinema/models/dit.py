@@ -207,7 +207,6 @@ class ActionWarp(nn.Module):
         self.heads = heads
         self.table = nn.Embedding(num_actions, heads * len(WARP_READS))  # no weight decay (an embedding)
         self.reset()
-        self._reads: dict[tuple, Tensor] = {}  # per grid, not saved
 
     def reset(self) -> None:
         nn.init.zeros_(self.table.weight)
@@ -217,29 +216,28 @@ class ActionWarp(nn.Module):
         B, F = actions.shape
         return self.table(actions).view(B, F, self.heads, len(WARP_READS))
 
-    def reads(self, pos: Tensor, Hp: int, Wp: int) -> Tensor:
-        """The reads as matrices (len(WARP_READS), S, S): row q of read k holds the bilinear weights of the previous
-        frame's tokens at the place token q reads (zero outside the frame), for the token places pos (S, 2) (y, x) in
-        half heights (frame_positions). Fixed per grid: computed once by F.grid_sample on one-hot frames."""
-        key = (Hp, Wp, str(pos.device))
-        if key not in self._reads:
-            S, places = Hp * Wp, []
-            for scale, shift in WARP_READS:
-                y, x = pos[:, 0] * scale, pos[:, 1] * scale + shift * 2.0 / Hp  # one token = 2 / Hp half heights
-                places.append(torch.stack([x * (Hp / Wp), y], dim=-1))  # grid_sample's (x, y), x by the width
-            grid = torch.stack(places)[:, :, None, :]  # (K, S, 1, 2)
-            onehot = torch.eye(S, device=pos.device).view(S, 1, Hp, Wp).expand(S, len(WARP_READS), Hp, Wp)
-            w = torch.nn.functional.grid_sample(onehot.transpose(0, 1), grid, mode="bilinear", padding_mode="zeros",
-                                                align_corners=False)  # (K, S source, S query, 1)
-            self._reads[key] = w[..., 0].transpose(1, 2).contiguous()  # (K, S query, S source)
-        return self._reads[key]
+
+def warp_reads(Hp: int, Wp: int, device: torch.device | None = None) -> Tensor:
+    """WARP_READS as matrices (len(WARP_READS), S, S) for an Hp x Wp token grid: row q of read k holds the bilinear
+    weights of the previous frame's tokens at the place token q reads (zero outside the frame; places as in
+    frame_positions, in half heights). The same for every block: DiT computes them once per grid, by F.grid_sample on
+    one-hot frames."""
+    pos, S, places = frame_positions(Hp, Wp, device)[:, :2], Hp * Wp, []
+    for scale, shift in WARP_READS:
+        y, x = pos[:, 0] * scale, pos[:, 1] * scale + shift * 2.0 / Hp  # one token = 2 / Hp half heights
+        places.append(torch.stack([x * (Hp / Wp), y], dim=-1))  # grid_sample's (x, y), x by the width
+    grid = torch.stack(places)[:, :, None, :]  # (K, S, 1, 2)
+    onehot = torch.eye(S, device=device).view(S, 1, Hp, Wp).expand(S, len(WARP_READS), Hp, Wp)
+    w = torch.nn.functional.grid_sample(onehot.transpose(0, 1), grid, mode="bilinear", padding_mode="zeros",
+                                        align_corners=False)  # (K, S source, S query, 1)
+    return w[..., 0].transpose(1, 2).contiguous()  # (K, S query, S source)
 
 
 def warped_values(v: Tensor, gains: Tensor, reads: Tensor, past: int, Hp: int, Wp: int) -> Tensor:
     """Each query frame's previous frame's values read by ActionWarp's reads and mixed by its gains.
 
     v (B, heads, (past + F) * S, hd): the keys' values (past frames, then the call's F frames); gains (B, F, heads, K);
-    reads (K, S, S) (ActionWarp.reads) -> (B, heads, F * S, hd); zero for a frame with no previous frame."""
+    reads (K, S, S) (warp_reads) -> (B, heads, F * S, hd); zero for a frame with no previous frame."""
     B, F, h, K = gains.shape
     S, hd = Hp * Wp, v.shape[-1]
     prev = torch.arange(past - 1, past + F - 1, device=v.device)  # key frame before each query frame
@@ -276,15 +274,15 @@ class DiTBlock(nn.Module):
         warp: tuple | None = None,
     ) -> Tensor:
         """x (B, N, D) tokens of F temporal patches; c (B, F, D) one conditioning vector per temporal patch; warp:
-        (actions (B, F), pos (S, 2), past frames in the keys, Hp, Wp) for the block's ActionWarp, or None."""
+        (actions (B, F), warp_reads (K, S, S), past frames in the keys, Hp, Wp) for the block's ActionWarp, or None."""
         B, N, D = x.shape
         F = c.shape[1]
         mod = self.ada(c).unsqueeze(2)  # (B, F, 1, 6D)
         shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)  # (B, F, 1, D) each
         h = modulate(_per_frame(self.norm1(x), F), shift1, scale1).view(B, N, D)  # (B, N, D)
         if warp is not None and self.warp is not None:
-            actions, pos, past, Hp, Wp = warp
-            gains, reads = self.warp(actions), self.warp.reads(pos, Hp, Wp)  # (B, F, h, K), (K, S, S)
+            actions, reads, past, Hp, Wp = warp
+            gains = self.warp(actions)  # (B, F, h, K)
             h = self.attn(h, rope, mask, kv_cache, extra=lambda v: warped_values(v, gains, reads, past, Hp, Wp))
         else:
             h = self.attn(h, rope, mask, kv_cache)  # (B, N, D)
@@ -354,7 +352,7 @@ class DiT(nn.Module):
         self.pos_embed = nn.Linear(2 * (1 + 2 * len(POS_FREQS)), d) if cfg.abs_pos else None  # zero output at init
         self._rope_cache: dict[tuple, tuple[Tensor, Tensor]] = {}  # per grid shape, not saved
         self._mask_cache: dict[tuple, Tensor] = {}
-        self._pos_cache: dict[tuple, Tensor] = {}  # frame_positions per grid, not saved
+        self._pos_cache: dict[tuple, Tensor] = {}  # frame_positions and warp_reads per grid, not saved
         self.initialize_weights()
 
     @classmethod
@@ -507,11 +505,11 @@ class DiT(nn.Module):
             self._mask_cache[key] = mask
         return mask
 
-    def _positions(self, Hp: int, Wp: int, device: torch.device) -> Tensor:
-        """frame_positions (Hp*Wp, 2 + 4K), cached per grid."""
-        key = (Hp, Wp, str(device))
+    def _per_grid(self, fn, Hp: int, Wp: int, device: torch.device) -> Tensor:
+        """fn(Hp, Wp, device) (frame_positions or warp_reads), computed once per grid."""
+        key = (fn.__name__, Hp, Wp, str(device))
         if key not in self._pos_cache:
-            self._pos_cache[key] = frame_positions(Hp, Wp, device)
+            self._pos_cache[key] = fn(Hp, Wp, device)
         return self._pos_cache[key]
 
     def _past_frames(self, t_start: int) -> int:
@@ -542,7 +540,7 @@ class DiT(nn.Module):
         h = rearrange(x, "b c (f pt) (h ph) (w pw) -> b (f h w) (c pt ph pw)", pt=pt, ph=ph, pw=pw)  # (B, N, C*p)
         h = self.x_embed(h).to(x.dtype)  # (B, N, D); the residual stream keeps x's dtype (float32 under autocast)
         if self.pos_embed is not None:
-            pos = self.pos_embed(self._positions(Hp, Wp, x.device))  # (Hp*Wp, D): the same in every frame
+            pos = self.pos_embed(self._per_grid(frame_positions, Hp, Wp, x.device))  # (Hp*Wp, D): every frame
             h = (h.view(B, F, Hp * Wp, -1) + pos.to(h.dtype)).view(B, F * Hp * Wp, -1)  # (B, N, D)
 
         t_start = 0 if cache is None else cache.tokens // (Hp * Wp)  # cached temporal patches
@@ -552,8 +550,8 @@ class DiT(nn.Module):
         mask = self._causal_mask(F, Hp * Wp, t_start, x.device)  # (N, N_past + N) | None
         warp = None
         if cfg.action_warp and cond.actions is not None:
-            places = self._positions(Hp, Wp, x.device)[:, :2]  # (S, 2) y, x
-            warp = (cond.actions.to(x.device).long(), places, self._past_frames(t_start), Hp, Wp)
+            reads = self._per_grid(warp_reads, Hp, Wp, x.device)  # (K, S, S)
+            warp = (cond.actions.to(x.device).long(), reads, self._past_frames(t_start), Hp, Wp)
         use_ckpt = cfg.grad_checkpointing and self.training and torch.is_grad_enabled() and cache is None
         for i, block in enumerate(self.blocks):
             kv = None
