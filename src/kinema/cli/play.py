@@ -271,18 +271,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from kinema.cli.train import train_config
+    from kinema.cli.train import name_values, train_config
     from kinema.interactive.data import PlayDataConfig
     from kinema.interactive.model import PlayConfig
     from kinema.interactive.recipe import build_play_run
 
-    weights = {}
-    for item in args.key_weight:  # PlayDataConfig checks the keys and weights
-        key, _, weight = item.partition("=")
-        try:
-            weights[key] = float(weight)
-        except ValueError:
-            raise ValueError(f"--key-weight takes KEY=W (a key and a weight), got {item!r}") from None
+    weights = name_values(args.key_weight, "--key-weight takes KEY=W (a key and a weight)")
     data = PlayDataConfig(size=args.size, frames=args.frames, fps=args.fps, walker_prob=args.walker_prob,
                           num_videos=args.num_videos, key_weights=weights)
     trainer = build_play_run(args.preset, args.vae, data, train_config(args, args.out),

@@ -36,18 +36,25 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the data order, noise and initialisation")
 
 
+def name_values(items: list[str], usage: str) -> dict[str, float]:
+    """Repeated NAME=NUMBER flags -> {NAME: NUMBER}; the config they go to checks the names and numbers. Anything
+    else (no "=" leaves the number "") is refused with `usage`."""
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise ValueError(f"{usage}, got {item!r}") from None
+    return out
+
+
 def train_config(args: argparse.Namespace, out: str, **extra):
     """The TrainConfig of add_schedule_flags + add_run_flags (plus `extra` fields) for run directory `out`."""
     from kinema.train.config import TrainConfig
 
     warmup = args.warmup if args.warmup is not None else max(1, min(100, args.steps // 10))
-    lr_mult = {}
-    for item in args.lr_mult:  # TrainConfig checks the names and factors
-        name, _, factor = item.partition("=")
-        try:
-            lr_mult[name] = float(factor)  # no "=" leaves factor "": refused here too
-        except ValueError:
-            raise ValueError(f"--lr-mult takes NAME=K (a parameter name prefix and a factor), got {item!r}") from None
+    lr_mult = name_values(args.lr_mult, "--lr-mult takes NAME=K (a parameter name prefix and a factor)")
     return TrainConfig(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
                        warmup_steps=warmup, ema_decay=args.ema, precision=args.precision,
                        grad_checkpointing=args.grad_checkpointing, ckpt_every=args.ckpt_every,
