@@ -166,7 +166,7 @@ def test_lr_mult_trains_named_parameters_faster_and_resumes_exactly(tmp_path):
     """TrainConfig.lr_mult: parameters whose names start with a prefix get factor x the learning rate in their own
     groups (decay or not kept); the factors survive a resume; a prefix that names nothing, or a bad factor, is
     refused."""
-    from kinema.train.trainer import param_groups
+    from kinema.train.schedule import param_groups
 
     net = toy.build_model(0)
     plain = param_groups(net, 0.01)

@@ -83,7 +83,7 @@ VARIANTS: dict[str, Variant] = {
 
 def _param_groups(model: torch.nn.Module, params: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
     """The trainer's grouping (decay on matrices, not on biases, norms, embeddings) over `params` (name -> tensor)."""
-    from kinema.train.trainer import param_groups
+    from kinema.train.schedule import param_groups
 
     groups = param_groups(model, 0.01)
     by_id = {id(p): n for n, p in model.named_parameters()}

@@ -17,7 +17,7 @@ _EXPORTS = {
     "TrainConfig": "config",
     "barrier": "dist", "cleanup": "dist", "init_distributed": "dist", "is_main": "dist",
     "IndexedData": "trainer", "Trainer": "trainer", "collate": "trainer", "derive_seed": "trainer",
-    "ema_decay_at": "trainer", "lr_at": "trainer", "per_sample_generators": "trainer",
+    "per_sample_generators": "trainer", "ema_decay_at": "schedule", "lr_at": "schedule",
 }
 
 

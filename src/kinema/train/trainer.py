@@ -27,9 +27,10 @@ The loop knows nothing about the model, the loss or the data. The caller supplie
     module holding the EMA weights (the trained weights when EMA is off); out_dir = <run>/samples.
 
 Training details: AdamW with decay on matrices only (parameters with ndim < 2 - biases, norm scales - and nn.Embedding
-tables are not decayed); linear warmup then cosine to lr * min_lr_ratio, a pure function of the step (:func:`lr_at`);
-gradient clipping on the global norm; an fp32 EMA of the trainable parameters updated after every optimizer step with
-decay min(ema_decay, (1 + n) / (10 + n)) after n steps; bf16 autocast with fp32 master weights.
+tables are not decayed); linear warmup then cosine to lr * min_lr_ratio, a pure function of the step
+(:mod:`kinema.train.schedule`); gradient clipping on the global norm; an fp32 EMA of the trainable parameters updated
+after every optimizer step with decay min(ema_decay, (1 + n) / (10 + n)) after n steps; bf16 autocast with fp32 master
+weights.
 
 Resume: ``Trainer(..., resume=True)`` restores model, optimizer, EMA, step (hence LR position and data position),
 wall time, the global torch RNG states of every rank (for dropout-like draws inside models) and the data state, from
@@ -70,6 +71,7 @@ from kinema.train.checkpoint import (
     write_json,
 )
 from kinema.train.config import TrainConfig
+from kinema.train.schedule import ema_decay_at, lr_at, param_groups
 
 Objective = Callable[[nn.Module, Any, torch.Generator], tuple[torch.Tensor, dict[str, Any], int]]
 SampleFn = Callable[[nn.Module, int, Path], None]
@@ -187,49 +189,6 @@ def to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, (list, tuple)):
         return type(batch)(to_device(v, device) for v in batch)
     return batch
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Schedules and parameter groups
-# ----------------------------------------------------------------------------------------------------------------------
-
-
-def lr_at(cfg: TrainConfig, step: int) -> float:
-    """LR of optimizer step `step` (0-based): linear warmup, then cosine to lr * min_lr_ratio at the last step."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    span = max(1, cfg.steps - cfg.warmup_steps - 1)
-    progress = min(1.0, (step - cfg.warmup_steps) / span)
-    return cfg.lr * (cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
-def ema_decay_at(cfg: TrainConfig, steps_done: int) -> float:
-    """EMA decay after `steps_done` optimizer steps: ramps up so a young EMA is not stuck at the initialisation."""
-    return min(cfg.ema_decay, (1.0 + steps_done) / (10.0 + steps_done))
-
-
-def name_matches(name: str, prefix: str) -> bool:
-    """Whether a parameter name, or its tail after any dot, starts with prefix ("warp" matches
-    "blocks.3.warp.table.weight", "blocks.1." matches "blocks.1.bias")."""
-    return name.startswith(prefix) or f".{prefix}" in name
-
-
-def param_groups(module: nn.Module, weight_decay: float, lr_mult: dict[str, float] | None = None) -> list[dict]:
-    """[decayed matrices, undecayed biases/norms/embeddings], each split by the factor of the first lr_mult prefix that
-    a parameter's name matches (name_matches; else 1; a prefix that names nothing is refused); frozen parameters left
-    out, empty groups dropped: with no lr_mult exactly the two groups, so older runs' optimizer states load."""
-    lr_mult, named = lr_mult or {}, dict(module.named_parameters())
-    unused = [k for k in lr_mult if not any(name_matches(n, k) for n in named)]
-    if unused:
-        raise ValueError(f"lr_mult names no parameter of this model: {unused}")
-    embeddings = {id(m.weight) for m in module.modules() if isinstance(m, nn.Embedding)}
-    groups = {(decays, m): {"params": [], "weight_decay": weight_decay if decays else 0.0, "lr_mult": m}
-              for decays in (True, False) for m in sorted({1.0, *lr_mult.values()})}
-    for name, p in named.items():
-        if p.requires_grad:
-            m = next((f for prefix, f in lr_mult.items() if name_matches(name, prefix)), 1.0)
-            groups[(not (p.ndim < 2 or id(p) in embeddings), m)]["params"].append(p)
-    return [g for g in groups.values() if g["params"]]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
