@@ -106,6 +106,14 @@ def test_simulator_scores_exactly_at_the_floor_and_repeat_last_far_above():
             assert rep["summary"][s][sp]["ratio_to_gt"]["ratio"] > 20  # a model that learned no motion
     assert lin["summary"]["uniform"]["id"]["model"]["velocity_error"]["mean"] < \
         rep["summary"]["uniform"]["id"]["model"]["velocity_error"]["mean"] / 3
+    # every evaluation carries the repeat-last baseline: the same scores as evaluating RepeatLastModel itself
+    for a, b in zip(sim["clips"], rep["clips"], strict=True):
+        assert a["repeat_last"] == {k: v for k, v in b["model"].items() if k != "velocities"} and a["seed"] == b["seed"]
+    for s in physics.SCENARIOS:
+        for sp in ("id", "ood"):
+            assert rep["summary"][s][sp]["ratio_to_repeat_last"]["ratio"] == pytest.approx(1.0)
+            assert sim["summary"][s][sp]["ratio_to_repeat_last"]["ratio"] < 0.05  # the truth moves; nothing is far
+    assert lin["summary"]["uniform"]["id"]["ratio_to_repeat_last"]["ci95"][1] < 1  # linear motion beats none
     assert [c["seed"] for c in rep["clips"]] == [c["seed"] for c in sim["clips"]]  # fixed evaluation sets
 
 

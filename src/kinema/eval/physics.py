@@ -15,6 +15,9 @@ Choices this file makes, each recorded in the results' "protocol":
   * Scored velocities: frame k with k - 1 >= 3, so every central difference spans generated frames only.
   * Floors, on the same clips, frames and parser: "gt" (ground-truth video: the parser's own error) and "vae"
     (VAE(encode(GT)): what the model's autoencoder alone costs; no generated video can be expected below it).
+  * Baseline, on the same clips: "repeat_last" (the last context frame held: nothing moves, so its error is the
+    balls' true speed). A model whose error is not below it has learned no usable motion; `ratio_to_repeat_last`
+    says so with a paired interval.
   * A clip's error averages its scored (frame, ball) pairs; a cell's error averages its clips. Pairs the parser
     misses (a ball vanished or left early) are not scored; their share is reported as missing_rate.
   * Collisions also get the post-impact momentum and kinetic-energy errors relative to the truth, as symmetric
@@ -38,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from kinema.eval.continuation import Continuation, timed_continuation
+from kinema.eval.continuation import Continuation, RepeatLastModel, timed_continuation
 from kinema.eval.fidelity import psnr, ssim
 from kinema.eval.parse import (colour_weights, finite_difference_velocity, pixels_to_world, track_balls,
                                velocity_error)
@@ -52,7 +55,7 @@ from kinema.worlds import physics
 # Measured: kinema-physics v0.1, 1 thread of an AMD EPYC: 1.68 s per clip, 312 s for the whole run. A 20-clip cell
 # gives a bootstrap interval of about +-20% of the model's mean (uniform ID: 5.29 [4.25, 6.51]).
 DEFAULT_N = 20
-SOURCES = ("model", "gt", "vae")  # what is scored on each clip: the model's video and the two floors
+SOURCES = ("model", "gt", "vae", "repeat_last")  # scored on each clip: the model's video, two floors, a baseline
 
 
 @dataclass
@@ -192,8 +195,10 @@ def evaluate_physics(model: Continuation, cfg: PhysicsEvalConfig, *, vae=None,
             caption = sample.caption["en"]["detailed"]
             video, seconds = timed_continuation(model, gt, cfg.context, caption=caption, seed=seed)
             gen_s.append(seconds)
+            still = RepeatLastModel().continue_video(gt[:cfg.context], cfg.frames, caption=caption, seed=seed)
             scores = {"model": score_clip(video, state, context=cfg.context),
-                      "gt": score_clip(gt, state, context=cfg.context), "vae": None}
+                      "gt": score_clip(gt, state, context=cfg.context), "vae": None,
+                      "repeat_last": score_clip(still, state, context=cfg.context)}
             rec = None
             if vae is not None:
                 n_pad = padded_length(cfg.frames, int(vae.cfg.time_down))
@@ -202,7 +207,7 @@ def evaluate_physics(model: Continuation, cfg: PhysicsEvalConfig, *, vae=None,
                 assert np.array_equal(long[:cfg.frames], gt)  # the padding frames only extend the same motion
                 rec = reconstruct(vae, long)[:cfg.frames]
                 scores["vae"] = score_clip(rec, state, context=cfg.context)
-            for src, v in (("model", video), ("vae", rec)):
+            for src, v in (("model", video), ("vae", rec), ("repeat_last", still)):
                 if scores[src] is not None:  # fidelity of the generated frames to the true continuation
                     scores[src]["psnr_db"] = round(psnr(v[cfg.context:], gt[cfg.context:]), 4)
                     scores[src]["ssim"] = round(ssim(v[cfg.context:], gt[cfg.context:]), 5)
@@ -222,6 +227,7 @@ def evaluate_physics(model: Continuation, cfg: PhysicsEvalConfig, *, vae=None,
                 "differences of generated frames only), collisions after the impact", "units": "world units / s",
                 "floors": {"gt": "parse of the ground-truth video",
                            "vae": "parse of VAE(encode(GT)) (none without a VAE)"},
+                "baselines": {"repeat_last": "the last context frame held (nothing moves)"},
                 "bootstrap": {"resamples": N_BOOT, "seed": BOOT_SEED, "level": 0.95}}
     results = {"kind": "physics", "model": model.name, "protocol": protocol, "clips": clips,
                "summary": summarize(clips, cfg.scenarios, cfg.splits),
@@ -235,28 +241,34 @@ METRICS = ("velocity_error", "missing_rate", "radius_drift", "momentum_error", "
 
 
 def summarize(clips: list[dict], scenarios, splits) -> dict[str, Any]:
-    """Per scenario and split: each metric's mean and 95% interval for the model and both floors, the model's ratio
-    to each floor; per scenario: the OOD/ID ratio of each source's velocity error."""
-    rng = np.random.default_rng(BOOT_SEED)
+    """Per scenario and split: each metric's mean and 95% interval for the model, both floors and the baseline, the
+    model's ratio to each of them; per scenario: the OOD/ID ratio of each source's velocity error."""
+    # the baseline draws its own resamples, so the model's and the floors' intervals are the same as before it was
+    # added (results from older versions re-summarize to the same numbers; their clips have no baseline)
+    rng, base_rng = np.random.default_rng(BOOT_SEED), np.random.default_rng(BOOT_SEED + 1)
     out: dict[str, Any] = {}
     for scenario in scenarios:
         cell_out: dict[str, Any] = {}
         for split in splits:
             cell = [c for c in clips if c["scenario"] == scenario and c["split"] == split]
-            vals = {src: {m: [c[src].get(m) if c[src] else None for c in cell] for m in METRICS} for src in SOURCES}
-            entry: dict[str, Any] = {src: {m: mean_ci(vals[src][m], rng) for m in METRICS
+            vals = {src: {m: [c[src].get(m) if c.get(src) else None for c in cell] for m in METRICS}
+                    for src in SOURCES}
+            entry: dict[str, Any] = {src: {m: mean_ci(vals[src][m], base_rng if src == "repeat_last" else rng)
+                                           for m in METRICS
                                            if scenario == "collision" or m not in ("momentum_error", "energy_error")}
                                      for src in SOURCES}
             err = {src: vals[src]["velocity_error"] for src in SOURCES}
             entry["ratio_to_gt"] = ratio_ci(err["model"], err["gt"], rng, paired=True)
             entry["ratio_to_vae"] = ratio_ci(err["model"], err["vae"], rng, paired=True)
+            entry["ratio_to_repeat_last"] = ratio_ci(err["model"], err["repeat_last"], base_rng, paired=True)
             entry["clips"] = len(cell)
             cell_out[split] = entry
         if "id" in splits and "ood" in splits:
             per = {sp: [c for c in clips if c["scenario"] == scenario and c["split"] == sp] for sp in ("id", "ood")}
             cell_out["ood_over_id"] = {
-                src: ratio_ci([c[src]["velocity_error"] if c[src] else None for c in per["ood"]],
-                              [c[src]["velocity_error"] if c[src] else None for c in per["id"]], rng, paired=False)
+                src: ratio_ci([c[src]["velocity_error"] if c.get(src) else None for c in per["ood"]],
+                              [c[src]["velocity_error"] if c.get(src) else None for c in per["id"]],
+                              base_rng if src == "repeat_last" else rng, paired=False)
                 for src in SOURCES}
         out[scenario] = cell_out
     return out

@@ -197,9 +197,9 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
              "parser on the ground truth (`gt`) and on its VAE reconstruction (`vae`). Brackets: 95% bootstrap "
              f"intervals over clips (seed {pr['bootstrap']['seed']}). Runtime {rt['total_s']:.0f} s, "
              f"{_fmt(rt['generate_s_per_clip'], 2)} s per generated clip.", "",
-             "| scenario | split | model error | GT floor | VAE floor | model / GT | model / VAE | missed | "
-             "radius drift | momentum err | energy err | PSNR dB / SSIM (VAE) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| scenario | split | model error | GT floor | VAE floor | repeat-last | model / GT | model / VAE | "
+             "model / repeat-last | missed | radius drift | momentum err | energy err | PSNR dB / SSIM (VAE) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s, cell in summ.items():
         for sp in ("id", "ood"):
             if sp not in cell:
@@ -208,8 +208,9 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
             m = e["model"]
             lines.append(
                 f"| {s} | {sp.upper()} | {_ci(m['velocity_error'])} | {_fmt(e['gt']['velocity_error']['mean'])} | "
-                f"{_fmt(e['vae']['velocity_error']['mean'])} | {_ci(e['ratio_to_gt'], 'ratio', 1)} | "
-                f"{_ci(e['ratio_to_vae'], 'ratio', 1)} | {_fmt(m['missing_rate']['mean'], 3)} | "
+                f"{_fmt(e['vae']['velocity_error']['mean'])} | {_fmt(e['repeat_last']['velocity_error']['mean'])} | "
+                f"{_ci(e['ratio_to_gt'], 'ratio', 1)} | {_ci(e['ratio_to_vae'], 'ratio', 1)} | "
+                f"{_ci(e['ratio_to_repeat_last'], 'ratio', 2)} | {_fmt(m['missing_rate']['mean'], 3)} | "
                 f"{_fmt(m['radius_drift']['mean'], 3)} | {_fmt(m.get('momentum_error', {}).get('mean'), 3)} | "
                 f"{_fmt(m.get('energy_error', {}).get('mean'), 3)} | {_fidelity(m)} ({_fidelity(e['vae'])}) |")
     if any("ood_over_id" in c for c in summ.values()):
@@ -219,7 +220,9 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
             r = cell["ood_over_id"]
             lines.append(f"| {s} | {_ci(r['model'], 'ratio', 1)} | {_ci(r['gt'], 'ratio', 2)} | "
                          f"{_ci(r['vae'], 'ratio', 2)} |")
-    lines += ["", "`missed`: share of scorable (frame, ball) pairs where the parser found no ball in the model's "
+    lines += ["", "`repeat-last`: the last context frame held, so nothing moves and the error is the balls' true "
+              "speed; a model / repeat-last ratio not below 1 means the model's motion is no better than none.",
+              "`missed`: share of scorable (frame, ball) pairs where the parser found no ball in the model's "
               "video. `radius drift`: mean |r_k / r_0 - 1| over generated frames. Momentum / energy: post-collision, "
               "symmetric relative errors against the truth, in [0, 2] (2: all lost or made up). PSNR / SSIM: "
               "generated frames against the true ones (100 dB = identical).", ""]
