@@ -66,6 +66,7 @@ def test_parser_recovers_ground_truth_within_the_floor(scenario):
             sc = E.score_clip(s.video, s.state)
             assert sc["velocity_error"] < 0.03  # units/s; the 64^2 floor is ~0.01 (kinema.eval.parse)
             assert sc["missing_rate"] == 0 and sc["radius_drift"] < 0.01
+            assert sc["motion_along"] is None or abs(sc["motion_along"] - 1) < 0.02  # None: nothing moves >= 0.25/s
             if scenario == "collision":
                 assert sc["momentum_error"] < 0.05 and sc["energy_error"] < 0.05
             # the pairs the scatter plot shows are exactly those velocity_error scores
@@ -83,6 +84,18 @@ def test_frozen_video_scores_the_true_speed_exactly():
     v = np.array([p[2:4] for p in sc["velocities"]])
     assert np.isclose(sc["velocity_error"], np.linalg.norm(v, axis=1).mean(), atol=1e-9)  # v_hat = 0 exactly
     assert sc["energy_error"] == pytest.approx(2.0)  # nothing moves: no kinetic energy left (the maximum error)
+    assert sc["motion_along"] == 0.0
+
+
+def test_motion_along_reads_the_wrong_way_and_too_slow():
+    s = render_clip("physics", "uniform", "id", eval_seed("physics", "uniform", "id", 0), frames=32, width=64,
+                    height=64)
+    mirrored = E.score_clip(s.video[:, :, ::-1].copy(), s.state)  # the ball runs the other way at the same speed
+    assert mirrored["motion_along"] == pytest.approx(-1.0, abs=0.02)
+    half = s.video.copy()  # frames 3.. at half the speed: frame 3 + j shows the truth's frame 3 + j // 2
+    half[3:] = s.video[3 + np.arange(29) // 2]
+    # each central difference (k-1 to k+1) spans one true frame instead of two: half the true velocity
+    assert E.score_clip(half, s.state)["motion_along"] == pytest.approx(0.5, abs=0.02)
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Reference models

@@ -132,10 +132,11 @@ def run_physics(args: argparse.Namespace) -> int:
             e = cell[sp]
             m = e["model"]["velocity_error"]
             ci = "" if m["mean"] is None else f" [{m['ci95'][0]:.4f}, {m['ci95'][1]:.4f}]"
-            print(f"  {s:9s} {sp.upper():3s} model {_num(m['mean'])}{ci}  gt floor "
-                  f"{_num(e['gt']['velocity_error']['mean'])}  vae floor {_num(e['vae']['velocity_error']['mean'])}"
-                  f"  x{_num(e['ratio_to_gt']['ratio'], 1)} gt  repeat-last {_num(e['repeat_last']['velocity_error']['mean'])}"
-                  f"  missed {_num(e['model']['missing_rate']['mean'], 2)}")
+            err = {src: _num(e[src]["velocity_error"]["mean"]) for src in ("gt", "vae", "repeat_last")}
+            print(f"  {s:9s} {sp.upper():3s} model {_num(m['mean'])}{ci}  gt floor {err['gt']}  vae floor "
+                  f"{err['vae']}  x{_num(e['ratio_to_gt']['ratio'], 1)} gt  repeat-last {err['repeat_last']}  along "
+                  f"{_num(e['model']['motion_along']['mean'], 2)}  missed "
+                  f"{_num(e['model']['missing_rate']['mean'], 2)}")
         if "ood_over_id" in cell:
             print(f"  {s:9s} OOD/ID model x{_num(cell['ood_over_id']['model']['ratio'], 2)}"
                   f"  (gt floor x{_num(cell['ood_over_id']['gt']['ratio'], 2)})")

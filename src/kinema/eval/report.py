@@ -198,8 +198,8 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
              f"intervals over clips (seed {pr['bootstrap']['seed']}). Runtime {rt['total_s']:.0f} s, "
              f"{_fmt(rt['generate_s_per_clip'], 2)} s per generated clip.", "",
              "| scenario | split | model error | GT floor | VAE floor | repeat-last | model / GT | model / VAE | "
-             "model / repeat-last | missed | radius drift | momentum err | energy err | PSNR dB / SSIM (VAE) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "model / repeat-last | motion along truth | missed | radius drift | momentum err | energy err | "
+             "PSNR dB / SSIM (VAE) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s, cell in summ.items():
         for sp in ("id", "ood"):
             if sp not in cell:
@@ -210,7 +210,8 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
                 f"| {s} | {sp.upper()} | {_ci(m['velocity_error'])} | {_fmt(e['gt']['velocity_error']['mean'])} | "
                 f"{_fmt(e['vae']['velocity_error']['mean'])} | {_fmt(e['repeat_last']['velocity_error']['mean'])} | "
                 f"{_ci(e['ratio_to_gt'], 'ratio', 1)} | {_ci(e['ratio_to_vae'], 'ratio', 1)} | "
-                f"{_ci(e['ratio_to_repeat_last'], 'ratio', 2)} | {_fmt(m['missing_rate']['mean'], 3)} | "
+                f"{_ci(e['ratio_to_repeat_last'], 'ratio', 2)} | {_ci(m['motion_along'], digits=2)} | "
+                f"{_fmt(m['missing_rate']['mean'], 3)} | "
                 f"{_fmt(m['radius_drift']['mean'], 3)} | {_fmt(m.get('momentum_error', {}).get('mean'), 3)} | "
                 f"{_fmt(m.get('energy_error', {}).get('mean'), 3)} | {_fidelity(m)} ({_fidelity(e['vae'])}) |")
     if any("ood_over_id" in c for c in summ.values()):
@@ -221,7 +222,9 @@ def write_physics_report(results: dict[str, Any], out_dir: str | Path, examples:
             lines.append(f"| {s} | {_ci(r['model'], 'ratio', 1)} | {_ci(r['gt'], 'ratio', 2)} | "
                          f"{_ci(r['vae'], 'ratio', 2)} |")
     lines += ["", "`repeat-last`: the last context frame held, so nothing moves and the error is the balls' true "
-              "speed; a model / repeat-last ratio not below 1 means the model's motion is no better than none.",
+              "speed; a model / repeat-last ratio not below 1 means the model's motion is no better than none. "
+              "`motion along truth`: per clip the median of (v̂ · v) / |v|² (1 = the true motion, 0 = none, "
+              "between = the right way too slowly, < 0 = the wrong way), robust to the parser's jumps.",
               "`missed`: share of scorable (frame, ball) pairs where the parser found no ball in the model's "
               "video. `radius drift`: mean |r_k / r_0 - 1| over generated frames. Momentum / energy: post-collision, "
               "symmetric relative errors against the truth, in [0, 2] (2: all lost or made up). PSNR / SSIM: "
