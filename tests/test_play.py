@@ -63,6 +63,14 @@ def tiny_bridge(text):
     return PlayModel.random("tiny", "tiny-t1", cfg=PlayConfig(window=3, bridge=0.5), seed=1, text_encoder=text)
 
 
+@pytest.fixture(scope="module")
+def tiny_ego(text):
+    """A bridge model that also moves the previous frame by the key's camera motion (PlayConfig.ego_motion)."""
+    ego = ((1.1, 0.0), (0.9, 0.0), (1.0, 1.5), (1.0, -1.5), (1.0, 0.5), (1.0, -0.5), (1.0, 0.0))
+    return PlayModel.random("tiny", "tiny-t1", cfg=PlayConfig(window=3, bridge=0.5, ego_motion=ego), seed=1,
+                            text_encoder=text)
+
+
 def _start(size: int = 16) -> np.ndarray:
     world = E.make_world("garden", SEED)
     return world.view(world.start_pose(), size, size)
@@ -76,7 +84,7 @@ def _start(size: int = 16) -> np.ndarray:
 @pytest.mark.parametrize("fuse,guidance,kind", [(True, 1.0, "tiny"), (False, 1.0, "tiny"), (True, 2.5, "tiny"),
                                                  (False, 2.5, "tiny"), (True, 1.0, "tiny_shortcut"),
                                                  (False, 2.5, "tiny_shortcut"), (True, 2.5, "tiny_bridge"),
-                                                 (False, 1.0, "tiny_bridge")])
+                                                 (False, 1.0, "tiny_bridge"), (True, 2.5, "tiny_ego")])
 def test_cached_rollout_equals_uncached_full_forward(request, fuse, guidance, kind):
     tiny = request.getfixturevalue(kind)
     keys = list("WWADQE.SW")  # 9 frames after the start: the window of 3 slides 7 times
@@ -405,7 +413,7 @@ def test_shortcut_training_warm_starts_resumes_exactly_and_plays(tiny_dirs, tmp_
 
 
 @pytest.mark.parametrize("guidance,kind", [(1.0, "tiny"), (2.5, "tiny"), (2.5, "tiny_shortcut"),
-                                            (2.5, "tiny_bridge")])
+                                            (2.5, "tiny_bridge"), (2.5, "tiny_ego")])
 def test_self_rollout_plays_as_sessions_do(request, guidance, kind):
     """The batched rollout that --self-rollout trains on is, row by row, what a Session with that row's seed plays."""
     from kinema.interactive.recipe import self_rollout

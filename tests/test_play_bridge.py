@@ -1,6 +1,7 @@
 """Play models whose frames start from the previous frame (PlayConfig.bridge, `kinema play train --bridge SIGMA`):
 training interpolates each noisy frame after frame 0 between its latent and the previous latent plus noise, and play
-starts each frame from the last one it made. That the cached, uncached and batched (self-rollout) plays of such a
+starts each frame from the last one it made; with PlayConfig.ego_motion (`--ego-motion`) the previous frame is first
+moved by its key's fitted camera motion. That the cached, uncached and batched (self-rollout) plays of such a
 model agree is checked with the other kinds of model in tests/test_play.py."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from kinema.cli import main
 from kinema.interactive import recipe as R
 from kinema.interactive.data import ExploreActionData, PlayDataConfig
-from kinema.interactive.model import PlayConfig, frame_source
+from kinema.interactive.model import KEYS, START, PlayConfig, bridge_start, ego_warp, fit_ego_motion, frame_source
 from kinema.interactive.session import PlayModel, Session
 from kinema.worlds import explore as E
 
@@ -110,3 +111,127 @@ def test_bridge_run_records_it_and_a_teacher_must_match(tmp_path):
     R.load_teacher(tmp_path / "model", vae, 2.0, bridge=0.5)
     with pytest.raises(ValueError, match="starts its frames with bridge 0.5, this run with 0.0"):
         R.load_teacher(tmp_path / "model", vae, 2.0)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Ego motion: the bridge starts from the previous frame moved by the key's average camera motion
+# ----------------------------------------------------------------------------------------------------------------------
+
+EGO = ((1.08, 0.0), (0.93, 0.0), (1.0, 2.0), (1.0, -2.0), (1.0, 1.0), (1.0, -1.0), (1.0, 0.0))  # W S A D Q E .
+
+
+def _smooth(n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.interpolate(torch.randn(n, 4, 5, 5, generator=g), size=(16, 16), mode="bicubic",
+                                           align_corners=False)  # (n, 4, 16, 16): smooth, like latents
+
+
+def test_ego_warp_moves_as_its_parameters_say():
+    z = _smooth(2)[:, :, None]  # (2, C, 1, h, w)
+    torch.testing.assert_close(ego_warp(z, torch.tensor([[[1.0, 0.0]], [[1.0, 0.0]]])), z, atol=1e-5, rtol=0)
+    moved = ego_warp(z, torch.tensor([[[1.0, 3.0]], [[1.0, -2.0]]]))  # whole pixels: an exact shift inside the frame
+    torch.testing.assert_close(moved[0, :, 0, :, 3:], z[0, :, 0, :, :-3], atol=1e-5, rtol=0)
+    torch.testing.assert_close(moved[1, :, 0, :, :-2], z[1, :, 0, :, 2:], atol=1e-5, rtol=0)
+    torch.testing.assert_close(moved[0, :, 0, :, :3], z[0, :, 0, :, :1].expand(-1, -1, 3), atol=1e-5, rtol=0)  # border
+    near = ego_warp(torch.arange(16.0).expand(1, 1, 1, 16, 16), torch.tensor([[[2.0, 0.0]]]))[0, 0, 0, 0]
+    # zoomed 2x about the centre (x = 7.5): output pixel x reads input x' = 7.5 + (x - 7.5) / 2
+    torch.testing.assert_close(near, 7.5 + (torch.arange(16.0) - 7.5) / 2, atol=1e-5, rtol=0)
+
+
+def test_fit_recovers_each_keys_motion():
+    prev = _smooth(7 * 6, seed=1)
+    acts = torch.arange(7).repeat_interleave(6)  # 6 pairs per key
+    nxt = ego_warp(prev[:, :, None], torch.tensor(EGO)[acts][:, None])[:, :, 0]
+    fitted = fit_ego_motion(prev, nxt + 0.01 * _smooth(len(prev), seed=2), acts)
+    for (z, dx), (zf, dxf) in zip(EGO, fitted):
+        assert abs(zf - z) <= 0.007 and abs(dxf - dx) <= 0.07, (EGO, fitted)
+    assert fit_ego_motion(prev[:6], nxt[:6], acts[:6])[1:] == ((1.0, 0.0),) * 6  # keys without pairs: not moved
+
+
+def test_bridge_start_moves_the_previous_frame_by_the_key(bridged):
+    cfg = replace(bridged.cfg, ego_motion=EGO)
+    prev, eps = _smooth(2)[:, :, None].expand(-1, -1, 3, -1, -1), torch.randn(2, 4, 3, 16, 16)
+    acts = torch.tensor([[0, 2, START], [1, 6, 8]])  # W A START / S . NULL_ACTION
+    got = bridge_start(cfg, prev, acts, eps)
+    for b in range(2):
+        for i in range(3):
+            a = int(acts[b, i])
+            params = torch.tensor([[EGO[a] if a < len(KEYS) else (1.0, 0.0)]])
+            want = ego_warp(prev[b:b + 1, :, i:i + 1], params)[0, :, 0] + SIGMA * eps[b, :, i]
+            torch.testing.assert_close(got[b, :, i], want)
+    torch.testing.assert_close(bridge_start(bridged.cfg, prev, acts, eps), prev + SIGMA * eps)  # no ego motion
+    for bad, match in (({"bridge": 0.0}, "needs bridge > 0"), ({"ego_motion": EGO[:6]}, "one \\(zoom, dx\\) per key"),
+                       ({"ego_motion": ((1.5, 0.0),) * 7}, "zoom in")):
+        with pytest.raises(ValueError, match=match):
+            replace(cfg, **bad)
+
+
+def test_training_starts_from_the_previous_latent_moved_by_the_true_key(bridged, monkeypatch):
+    """Also where action dropout hides the key from the DiT: play moves the frame by the key pressed either way."""
+    data = ExploreActionData(PlayDataConfig(size="16x16", frames=6), batch_size=2, seed=2)
+    batch = data.batch(0, 0, 1)
+    seen, real_target = {}, R.target_velocity
+
+    def spy_target(z, src):
+        seen["z"], seen["src"] = z, src
+        return real_target(z, src)
+
+    monkeypatch.setattr(R, "target_velocity", spy_target)
+    starts = {}
+    for name, cfg in (("noise", replace(bridged.cfg, bridge=0.0, action_dropout=0.5)),
+                      ("ego", replace(bridged.cfg, ego_motion=EGO, action_dropout=0.5))):
+        R.PlayObjective(bridged.vae, bridged.text, cfg)(bridged.dit, batch, torch.Generator().manual_seed(0))
+        starts[name] = seen["src"]
+    eps, src, z = starts["noise"], starts["ego"], seen["z"]
+    moved = 0
+    for b in range(z.shape[0]):
+        for i in range(1, z.shape[2]):
+            if not torch.equal(src[b, :, i], eps[b, :, i]):  # a noisy frame after frame 0: bridged
+                key = int(batch["actions"][b, i])
+                want = ego_warp(z[b:b + 1, :, i - 1:i], torch.tensor([[EGO[key]]]))[0, :, 0] + SIGMA * eps[b, :, i]
+                torch.testing.assert_close(src[b, :, i], want)
+                moved += EGO[key] != (1.0, 0.0)
+    assert moved > 0
+
+
+def test_play_starts_each_frame_from_the_last_one_moved(bridged, monkeypatch):
+    """With a zero-velocity DiT, frame k is frame k - 1 moved by its key plus sigma times the plain model's noise."""
+    def still(self, x, t, cond=None, cache=None):
+        return torch.zeros_like(x)
+
+    ego = replace(bridged, cfg=replace(bridged.cfg, ego_motion=EGO))
+    plain = replace(bridged, cfg=replace(bridged.cfg, bridge=0.0))
+    monkeypatch.setattr(type(bridged.dit), "forward", still)
+    out = {}
+    for name, model in (("plain", plain), ("ego", ego)):
+        s = Session(model, "a garden", seed=5, steps=2, keep_latents=True)
+        s.start_from_image(_start())
+        for key in "WA":
+            s.step(key)
+        out[name] = s.latents
+    for k, key in enumerate("WA", start=1):
+        moved = ego_warp(out["ego"][k - 1], torch.tensor([[EGO[KEYS.index(key)]]]))
+        torch.testing.assert_close(out["ego"][k], moved + SIGMA * out["plain"][k])
+
+
+def test_ego_motion_run_fits_records_exports_and_resumes(tmp_path, capsys):
+    common = ["--size", "16x16", "--batch-size", "2", "--log-every", "1", "--precision", "fp32"]
+    assert main(["play", "vae", "--preset", "tiny-t1", "--steps", "1", "--frames", "4", "--out",
+                 str(tmp_path / "vae"), *common]) == 0
+    run = ["play", "train", "--vae", str(tmp_path / "vae"), "--preset", "tiny", "--frames", "5", "--window", "3",
+           "--out", str(tmp_path / "ego"), *common]
+    assert main([*run, "--steps", "1", "--bridge", "0.5", "--ego-motion"]) == 0
+    assert "ego motion (zoom, dx latent px) fitted per key: W " in capsys.readouterr().out
+    fitted = json.loads((tmp_path / "ego" / "config.json").read_text())["play"]["ego_motion"]
+    assert len(fitted) == len(KEYS) and all(0.8 <= z <= 1.25 for z, _ in fitted)
+    data = ExploreActionData(PlayDataConfig(size="16x16", frames=5), batch_size=2, seed=0)
+    assert [list(p) for p in R.fit_walk_ego_motion(R.load_play(tmp_path / "ego").vae, data)] == fitted  # repeatable
+    assert main([*run, "--steps", "2", "--bridge", "0.5", "--resume"]) == 0  # keeps its table without the flag
+    assert json.loads((tmp_path / "ego" / "config.json").read_text())["play"]["ego_motion"] == fitted
+    assert main(["play", "export", str(tmp_path / "ego"), "-o", str(tmp_path / "model")]) == 0
+    assert [list(p) for p in R.load_play(tmp_path / "model").cfg.ego_motion] == fitted  # play moves frames as trained
+    capsys.readouterr()
+    plain = [a if a != str(tmp_path / "ego") else str(tmp_path / "plain") for a in run]
+    assert main([*plain, "--steps", "1", "--ego-motion"]) == 2  # refused before any fitting or training
+    assert "it needs --bridge SIGMA > 0" in capsys.readouterr().err
+    assert not (tmp_path / "plain" / "config.json").exists()

@@ -134,6 +134,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="each new frame's flow starts from the previous frame's latent plus SIGMA x noise instead of "
                         "pure noise (a bridge from one frame to the next; saved with the model, play follows it); "
                         "0 = from noise")
+    t.add_argument("--ego-motion", action="store_true",
+                   help="with --bridge: start each new frame from the previous one moved by its key's average camera "
+                        "motion (a zoom about the centre and a sideways shift per key, fitted to the training walks' "
+                        "latents when the run starts; saved with the model, play follows it)")
     t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "
                    "(the rest: random runs of keys)")
     t.add_argument("--key-weight", action="append", default=[], metavar="KEY=W",
@@ -286,7 +290,8 @@ def run_train(args: argparse.Namespace) -> int:
                                                self_rollout=args.self_rollout, distill=args.distill,
                                                distill_steps=args.distill_steps,
                                                distill_guidance=args.distill_guidance, bridge=args.bridge),
-                             resume=args.resume, init_from=args.init_from, teacher=args.teacher)
+                             resume=args.resume, init_from=args.init_from, teacher=args.teacher,
+                             ego_motion=args.ego_motion)
     trainer.fit()
     print(f"run directory: {args.out} (export with: kinema play export {args.out} -o kinema-explore)")
     return 0

@@ -42,6 +42,7 @@ NUM_ACTIONS = len(KEYS) + 1
 NULL_ACTION = NUM_ACTIONS  # "no action given": the unconditional branch of action guidance
 ACTION_GUIDANCE_MAX = 20.0  # action guidance is checked against [0, this] (PlayConfig and Session)
 BRIDGE_MAX = 4.0  # PlayConfig.bridge is checked against [0, this] (latents are normalised to about unit variance)
+EGO_ZOOM, EGO_SHIFT = (0.8, 1.25), 6.0  # the range fit_ego_motion searches (zoom; |dx| in latent pixels)
 
 
 def action_ids(keys: list[str] | str, *, start: bool = True) -> Tensor:
@@ -141,6 +142,13 @@ class PlayConfig:
                     starts each frame from the last frame it made, so the few steps only cover the short way from
                     one frame to the next: what the model gets wrong shows as wrong motion rather than blur. Frame 0
                     (nothing before it) starts from noise either way. A model's bridge is fixed by its training.
+    ego_motion:     with a bridge: per key of KEYS, the (zoom, dx) that best moves one latent frame onto the next
+                    (ego_warp: a zoom about the centre, > 1 = nearer, and dx latent pixels to the right), fitted to
+                    the training walks by least squares when the run starts (kinema play train --ego-motion,
+                    fit_ego_motion). Each new frame's flow then starts from the previous frame moved by its key's
+                    average camera motion, plus bridge times noise, so the few steps only add what a global motion
+                    cannot (parallax, new content at the borders): stepping forward or back is a zoom the bridge
+                    starts from rather than one the model has to draw. None = start from the previous frame as it is.
     """
 
     window: int = 8
@@ -165,6 +173,7 @@ class PlayConfig:
     distill_steps: int = 4
     distill_guidance: float = 2.0
     bridge: float = 0.0
+    ego_motion: tuple[tuple[float, float], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.steps < 1 or self.first_steps < 1:
@@ -187,6 +196,15 @@ class PlayConfig:
         if not 0.0 <= self.bridge <= BRIDGE_MAX:
             raise ValueError(f"bridge must be in [0, {BRIDGE_MAX:g}] (the noise around the previous frame), "
                              f"got {self.bridge}")
+        if self.ego_motion is not None:
+            self.ego_motion = tuple((float(z), float(dx)) for z, dx in self.ego_motion)  # JSON gives lists
+            if self.bridge == 0:
+                raise ValueError("ego_motion moves the previous frame a bridge starts from: it needs bridge > 0")
+            if len(self.ego_motion) != len(KEYS) or not all(EGO_ZOOM[0] <= z <= EGO_ZOOM[1] and abs(dx) <= EGO_SHIFT
+                                                            for z, dx in self.ego_motion):
+                raise ValueError(f"ego_motion must be one (zoom, dx) per key of {' '.join(KEYS)}, zoom in "
+                                 f"[{EGO_ZOOM[0]}, {EGO_ZOOM[1]}] and |dx| <= {EGO_SHIFT} latent pixels, got "
+                                 f"{self.ego_motion}")
 
     def grid_times(self) -> list[float]:
         """The times at which 1-, 2- and 4-step play evaluates the model (each schedule without its final 0)."""
@@ -207,6 +225,59 @@ def frame_source(bridge: float, prev: Tensor, eps: Tensor) -> Tensor:
     """Where a new frame's flow starts (t = 1), like eps: the noise eps itself, or with PlayConfig.bridge > 0 the
     previous frame's clean latent prev plus bridge * eps."""
     return eps if bridge == 0 else prev + bridge * eps
+
+
+def bridge_start(cfg: PlayConfig, prev: Tensor, actions: Tensor, eps: Tensor) -> Tensor:
+    """frame_source for frames (B, C, T, h, w) made with actions (B, T) from previous latents prev (B, C, T, h, w):
+    with PlayConfig.ego_motion the previous frames are first moved by their key's motion (START and NULL_ACTION: not
+    moved)."""
+    if cfg.bridge == 0 or cfg.ego_motion is None:
+        return frame_source(cfg.bridge, prev, eps)
+    table = torch.tensor([*cfg.ego_motion, (1.0, 0.0), (1.0, 0.0)], dtype=torch.float32)  # KEYS, START, NULL_ACTION
+    return frame_source(cfg.bridge, ego_warp(prev, table[actions.long().cpu()].to(prev.device)), eps)
+
+
+def ego_warp(z: Tensor, params: Tensor) -> Tensor:
+    """Latent frames z (B, C, T, h, w) each zoomed about its centre by params[..., 0] (> 1 magnifies: the camera came
+    nearer) and moved params[..., 1] latent pixels to the right, params (B, T, 2); bilinear, the border pixels
+    repeated outside the frame. (1, 0) leaves a frame exactly as it is."""
+    B, C, T, h, w = z.shape
+    p = params.reshape(B * T, 2).float()
+    theta = torch.zeros(B * T, 2, 3, device=z.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0 / p[:, 0]
+    theta[:, 0, 2] = -p[:, 1] * 2.0 / w  # output x reads input x - dx (grid units: 2 / w per pixel)
+    frames = z.permute(0, 2, 1, 3, 4).reshape(B * T, C, h, w)
+    grid = torch.nn.functional.affine_grid(theta, [B * T, C, h, w], align_corners=False)
+    out = torch.nn.functional.grid_sample(frames.float(), grid, mode="bilinear", padding_mode="border",
+                                          align_corners=False)
+    return out.to(z.dtype).reshape(B, T, C, h, w).permute(0, 2, 1, 3, 4)
+
+
+def fit_ego_motion(prev: Tensor, nxt: Tensor, actions: Tensor) -> tuple[tuple[float, float], ...]:
+    """Per key of KEYS, the (zoom, dx) for which ego_warp(prev) is nearest nxt in mean squared error over that key's
+    pairs: prev, nxt (N, C, h, w) latent frames, actions (N,) the key between them. A grid search over EGO_ZOOM x
+    +-EGO_SHIFT, then a finer one around the best point; a key with no pair keeps (1, 0)."""
+    out = []
+    for k in range(len(KEYS)):
+        sel = actions == k
+        if not bool(sel.any()):
+            out.append((1.0, 0.0))
+            continue
+        a, b = prev[sel].float()[:, :, None], nxt[sel].float()  # (n, C, 1, h, w), (n, C, h, w)
+
+        def err(z: float, dx: float) -> float:
+            params = torch.tensor([[[z, dx]]]).expand(len(a), 1, 2)
+            return float((ego_warp(a, params)[:, :, 0] - b).square().mean())
+
+        zooms, shifts = torch.linspace(*EGO_ZOOM, 19).tolist(), torch.linspace(-EGO_SHIFT, EGO_SHIFT, 25).tolist()
+        z0, d0 = min(((z, d) for z in zooms for d in shifts), key=lambda zd: err(*zd))
+        dz, dd = zooms[1] - zooms[0], shifts[1] - shifts[0]
+        fine = [(z, d) for z in torch.linspace(z0 - dz, z0 + dz, 9).tolist() for d in
+                torch.linspace(d0 - dd, d0 + dd, 9).tolist()
+                if EGO_ZOOM[0] <= z <= EGO_ZOOM[1] and abs(d) <= EGO_SHIFT]
+        z1, d1 = min(fine, key=lambda zd: err(*zd))
+        out.append((round(z1, 4), round(d1, 4)))
+    return tuple(out)
 
 
 def check_action_guidance(g: float) -> None:

@@ -39,9 +39,11 @@ from kinema.flow.path import interpolate, target_velocity
 from kinema.flow.shortcut import sample_step_sizes, shortcut_target
 from kinema.flow.timesteps import apply_shift, logit_normal
 from kinema.interactive.data import ExploreActionData, PlayDataConfig, walk
-from kinema.interactive.model import (NULL_ACTION, NUM_ACTIONS, PRESETS, VAE_PRESETS, PlayConfig, build_play_dit,
-                                     frame_source, has_null_action)
+from kinema.interactive.model import (KEYS, NULL_ACTION, NUM_ACTIONS, PRESETS, VAE_PRESETS, PlayConfig,
+                                     bridge_start, build_play_dit, fit_ego_motion, has_null_action)
 from kinema.train.trainer import per_sample_generators
+
+EGO_FIT_BATCHES = 8  # training batches fit_walk_ego_motion fits on (8 x 8 clips x 15 steps: ~140 pairs per key)
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Objective
@@ -115,7 +117,7 @@ class PlayObjective:
         if cfg.bridge > 0:  # noisy frames after frame 0 start from the previous latent plus noise (PlayConfig.bridge)
             prev = torch.cat([torch.zeros_like(z_in[:, :, :1]), z_in[:, :, :-1]], dim=2)  # (B, C, T, h, w)
             bridged = (mask == 0) & (torch.arange(T, device=z.device) > 0)  # (B, T)
-            src = torch.where(bridged[:, None, :, None, None], frame_source(cfg.bridge, prev, eps), eps)
+            src = torch.where(bridged[:, None, :, None, None], bridge_start(cfg, prev, actions, eps), eps)
         x_t = interpolate(z_in, src, t)  # (B, C, T, h, w)
         if no_act:
             actions = torch.where(torch.stack(no_act), NULL_ACTION, actions)  # (B, T)
@@ -203,7 +205,7 @@ def self_rollout(model, z0: torch.Tensor, actions: torch.Tensor, text: torch.Ten
             noise = torch.stack([torch.randn(shape, generator=g, device=z0.device) for g in generators])
             ctx = (1.0 - cfg.ctx_noise) * ctx + cfg.ctx_noise * noise
         eps = torch.stack([torch.randn(shape, generator=g, device=z0.device) for g in generators])  # (B, C, 1, h, w)
-        x = frame_source(cfg.bridge, out[-1].to(eps.dtype), eps)
+        x = bridge_start(cfg, out[-1].to(eps.dtype), actions[:, j:j + 1], eps)
         out.append(advance(inner, cache, ctx, x, actions[:, j - 1], actions[:, j], times, cfg.ctx_noise, text,
                            text_mask, cfg.action_guidance, step_embed=inner.cfg.step_embed).float())
     return torch.cat(out, dim=2)
@@ -306,13 +308,28 @@ def build_play_vae_run(preset: str, data_cfg, train_cfg, *, resume: bool = False
                    sample_fn=vae_sample_fn(data), resume=resume)
 
 
+@torch.no_grad()
+def fit_walk_ego_motion(vae, data: ExploreActionData, batches: int = EGO_FIT_BATCHES) -> tuple:
+    """PlayConfig.ego_motion fitted (fit_ego_motion) to every pair of consecutive latent frames of the first
+    `batches` training batches: the same walks the run trains on, so the same numbers for the same data and seed."""
+    prev, nxt, acts = [], [], []
+    for i in range(batches):
+        b = data.batch(i, 0, 1)
+        z = vae.normalize(vae.encode(b["video"])[0].float())  # (B, C, T, h, w)
+        prev.append(z[:, :, :-1].transpose(1, 2).flatten(0, 1))  # (B (T-1), C, h, w)
+        nxt.append(z[:, :, 1:].transpose(1, 2).flatten(0, 1))
+        acts.append(b["actions"][:, 1:].flatten())  # the key between frame j - 1 and frame j
+    return fit_ego_motion(torch.cat(prev), torch.cat(nxt), torch.cat(acts))
+
+
 def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, train_cfg, *,
                    play_cfg: PlayConfig | None = None, resume: bool = False, text_encoder: str = "minilm+zh",
-                   init_from: str | Path | None = None, teacher: str | Path | None = None):
+                   init_from: str | Path | None = None, teacher: str | Path | None = None, ego_motion: bool = False):
     """A PlayDiT run on explore walks, on the latents of a time_down=1 VAE run or model directory. init_from (an
     exported play model or a play run) warm-starts from its DiT weights and keeps the latent statistics they learned
     (a new optimizer and schedule, unlike a resume). teacher (a play model or run on the same latents: the same
-    latent statistics) is the frozen DiT that PlayConfig.distill learns from."""
+    latent statistics) is the frozen DiT that PlayConfig.distill learns from. ego_motion: fit PlayConfig.ego_motion
+    to the training walks' latents before the first step (a resumed run keeps the one it started with)."""
     from kinema.models.text import load_text_encoder
     from kinema.train.recipes import (dit_weights, load_vae, load_warm_start, read_config, recalled_path,
                                       recorded_path, restore_or_fit_latent_stats)
@@ -333,9 +350,20 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     data = ExploreActionData(data_cfg, train_cfg.batch_size, train_cfg.seed)
     init_weights = dit_weights(init_from, play=True) if init_from is not None and not resume else None
     restore_or_fit_latent_stats(vae, data, train_cfg, resume=resume, init_from=init_from)
+    saved = Path(train_cfg.out_dir) / "config.json"
+    saved_ego = read_config(saved.parent).get("play", {}).get("ego_motion") if resume and saved.exists() else None
+    if saved_ego is not None:
+        play_cfg = replace(play_cfg, ego_motion=saved_ego)
+    elif ego_motion:
+        if resume:
+            raise ValueError(f"{train_cfg.out_dir} started without ego motion; resume it without --ego-motion")
+        if play_cfg.bridge == 0:
+            raise ValueError("ego motion moves the frame a bridge starts from: it needs --bridge SIGMA > 0")
+        play_cfg = replace(play_cfg, ego_motion=fit_walk_ego_motion(vae, data))
+        print("ego motion (zoom, dx latent px) fitted per key: " +
+              ", ".join(f"{k} {z:.3f} {dx:+.2f}" for k, (z, dx) in zip(KEYS, play_cfg.ego_motion)))
     cfg = replace(PRESETS[preset], latent_channels=vae.cfg.latent_channels,
                   grad_checkpointing=train_cfg.grad_checkpointing)
-    saved = Path(train_cfg.out_dir) / "config.json"
     saved_model = read_config(saved.parent)["model"] if resume and saved.exists() else {}
     if saved_model:  # a run started before NULL_ACTION, abs_pos or action_warp existed resumes with the model it has
         cfg = replace(cfg, num_actions=saved_model["num_actions"], abs_pos=saved_model.get("abs_pos", False),

@@ -32,8 +32,8 @@ from torch import Tensor
 
 from kinema.flow.samplers import cat_conds, sample_euler
 from kinema.flow.timesteps import sampling_schedule
-from kinema.interactive.model import (KEYS, NULL_ACTION, START, PlayConfig, PlayDiT, check_action_guidance,
-                                      frame_source)
+from kinema.interactive.model import (KEYS, NULL_ACTION, START, PlayConfig, PlayDiT, bridge_start,
+                                      check_action_guidance)
 from kinema.models.dit import DiTCond
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -286,7 +286,7 @@ class Session:
         a, (z_prev, a_prev) = KEYS.index(key), self.pending
         ctx = self._renoise(z_prev)  # (1, C, 1, h, w)
         eps = torch.randn(z_prev.shape, generator=self.generator)  # (1, C, 1, h, w)
-        x = frame_source(self.model.cfg.bridge, z_prev, eps)  # noise, or the last frame plus noise (a bridge)
+        x = bridge_start(self.model.cfg, z_prev, torch.tensor([[a]]), eps)  # noise, or a bridge from the last frame
         ts, tau, cache = self.times, self.ctx_noise, self.cache
         if self.fuse:  # commit the previous frame and take the first step of this one in one forward
             x = advance(self._dit, cache, ctx, x, torch.tensor([a_prev]), torch.tensor([a]), ts, tau, self.text,
@@ -356,7 +356,7 @@ def reference_rollout(model: PlayModel, z0: Tensor, keys: list[str], prompt: str
         seq.append(s._renoise(z))
         times.append(s.ctx_noise)
         acts.append(a_prev)
-        x = frame_source(model.cfg.bridge, z, torch.randn(z.shape, generator=s.generator))  # (1, C, 1, h, w)
+        x = bridge_start(model.cfg, z, torch.tensor([[a]]), torch.randn(z.shape, generator=s.generator))
         mask = [1.0] * len(seq) + [0.0]
         for t, t_next in zip(s.times[:-1], s.times[1:]):
             jumps = [0.0] * len(seq) + [t - t_next]
