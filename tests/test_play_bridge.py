@@ -160,7 +160,8 @@ def test_bridge_start_moves_the_previous_frame_by_the_key(bridged):
             want = ego_warp(prev[b:b + 1, :, i:i + 1], params)[0, :, 0] + SIGMA * eps[b, :, i]
             torch.testing.assert_close(got[b, :, i], want)
     torch.testing.assert_close(bridge_start(bridged.cfg, prev, acts, eps), prev + SIGMA * eps)  # no ego motion
-    for bad, match in (({"bridge": 0.0}, "needs bridge > 0"), ({"ego_motion": EGO[:6]}, "one \\(zoom, dx\\) per key"),
+    for bad, match in (({"bridge": 0.0}, "needs bridge > 0"), ({"distill": 0.5}, "ego_motion and distill"),
+                       ({"ego_motion": EGO[:6]}, "one \\(zoom, dx\\) per key"),
                        ({"ego_motion": ((1.5, 0.0),) * 7}, "zoom in")):
         with pytest.raises(ValueError, match=match):
             replace(cfg, **bad)
@@ -230,6 +231,8 @@ def test_ego_motion_run_fits_records_exports_and_resumes(tmp_path, capsys):
     assert json.loads((tmp_path / "ego" / "config.json").read_text())["play"]["ego_motion"] == fitted
     assert main(["play", "export", str(tmp_path / "ego"), "-o", str(tmp_path / "model")]) == 0
     assert [list(p) for p in R.load_play(tmp_path / "model").cfg.ego_motion] == fitted  # play moves frames as trained
+    with pytest.raises(ValueError, match="distilling from such a teacher is not supported"):
+        R.load_teacher(tmp_path / "model", R.load_play(tmp_path / "model").vae, 2.0, bridge=0.5)
     capsys.readouterr()
     plain = [a if a != str(tmp_path / "ego") else str(tmp_path / "plain") for a in run]
     assert main([*plain, "--steps", "1", "--ego-motion"]) == 2  # refused before any fitting or training

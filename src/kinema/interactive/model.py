@@ -200,6 +200,9 @@ class PlayConfig:
             self.ego_motion = tuple((float(z), float(dx)) for z, dx in self.ego_motion)  # JSON gives lists
             if self.bridge == 0:
                 raise ValueError("ego_motion moves the previous frame a bridge starts from: it needs bridge > 0")
+            if self.distill > 0:  # a teacher's path starts where its own frames start: not supported yet
+                raise ValueError("ego_motion and distill together are not supported (the teacher's frames would "
+                                 "have to start from the same moved frames)")
             if len(self.ego_motion) != len(KEYS) or not all(EGO_ZOOM[0] <= z <= EGO_ZOOM[1] and abs(dx) <= EGO_SHIFT
                                                             for z, dx in self.ego_motion):
                 raise ValueError(f"ego_motion must be one (zoom, dx) per key of {' '.join(KEYS)}, zoom in "

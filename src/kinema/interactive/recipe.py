@@ -419,6 +419,9 @@ def load_teacher(path: str | Path | None, vae, guidance: float, bridge: float = 
     if not same:
         raise ValueError(f"teacher {path} works on other latents (channels or latent statistics differ from this "
                          "run's VAE); warm-start the run from it (--init-from) or use its VAE (--vae)")
+    if t.cfg.ego_motion is not None:
+        raise ValueError(f"teacher {path} moves the frames its bridge starts from (ego motion): distilling from such a "
+                         "teacher is not supported")
     if t.cfg.bridge != bridge:
         raise ValueError(f"teacher {path} starts its frames with bridge {t.cfg.bridge}, this run with {bridge}: a "
                          "teacher's path only fits a student whose frames start from the same place")

@@ -6,13 +6,13 @@
     frame = s.step("W")                                    # (64, 64, 3) uint8, one frame per action
 
 Per frame: `steps` Euler steps on the new latent frame from noise (t = 1) to data (t = 0), attending to the cached
-window (a model trained with PlayConfig.bridge starts from the last frame's latent plus noise instead). The finished
-frame is then committed: re-noised to t = ctx_noise (noise augmentation, as in training) and written into the KV
-cache with mask = 1. With fuse=True the commit of frame n runs in the same forward as the first
-step of frame n + 1 (two frames, only the first is kept), so 1-step play is one DiT forward per frame. Decoding is
-streaming (CausalVAE.decode_next, one latent frame -> one video frame) under bf16 autocast. A shortcut model
-(trained with PlayConfig.shortcut) is also told each frame's jump: the step size for the frame being made, 0 for
-committed frames.
+window (a model trained with PlayConfig.bridge starts from the last frame's latent plus noise instead, moved by the
+key's camera motion with PlayConfig.ego_motion). The finished frame is then committed: re-noised to t = ctx_noise
+(noise augmentation, as in training) and written into the KV cache with mask = 1. With fuse=True the commit of frame n
+runs in the same forward as the first step of frame n + 1 (two frames, only the first is kept), so 1-step play is one
+DiT forward per frame. Decoding is streaming (CausalVAE.decode_next, one latent frame -> one video frame) under bf16
+autocast. A shortcut model (trained with PlayConfig.shortcut) is also told each frame's jump: the step size for the
+frame being made, 0 for committed frames.
 
 Randomness: one torch.Generator per session, seeded from `seed`, drawn in a fixed order (the commit's noise, then the
 new frame's noise), so fused play, unfused play and `reference_rollout` (the uncached full forward) see the same
