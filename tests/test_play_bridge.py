@@ -22,6 +22,7 @@ from kinema.worlds import explore as E
 
 torch.set_num_threads(1)
 SIGMA = 0.5
+EGO = ((1.08, 0.0), (0.93, 0.0), (1.0, 2.0), (1.0, -2.0), (1.0, 1.0), (1.0, -1.0), (1.0, 0.0))  # (zoom, dx): W S A D Q E .
 
 
 @pytest.fixture(scope="module")
@@ -45,22 +46,26 @@ def test_frame_source_and_its_bounds():
 
 def test_play_starts_each_frame_from_the_last_one(bridged, monkeypatch):
     """With a DiT that returns zero velocity, Euler leaves each frame where it started: a bridge model's frame is the
-    previous latent plus sigma times the same noise a plain model's frame is."""
+    previous latent plus sigma times the same noise a plain model's frame is; with ego motion the previous latent is
+    first moved by the key's motion."""
     def still(self, x, t, cond=None, cache=None):
         return torch.zeros_like(x)
 
     plain = replace(bridged, cfg=replace(bridged.cfg, bridge=0.0))
+    ego = replace(bridged, cfg=replace(bridged.cfg, ego_motion=EGO))
     monkeypatch.setattr(type(bridged.dit), "forward", still)
     out = {}
-    for name, model in (("plain", plain), ("bridge", bridged)):
+    for name, model in (("plain", plain), ("bridge", bridged), ("ego", ego)):
         s = Session(model, "a garden", seed=5, steps=2, keep_latents=True)
         s.start_from_image(_start())
         s.step("W")
         s.step("A")
         out[name] = s.latents
     torch.testing.assert_close(out["bridge"][0], out["plain"][0])  # frame 0 is the encoded start view either way
-    for k in (1, 2):
+    for k, key in ((1, "W"), (2, "A")):
         torch.testing.assert_close(out["bridge"][k], out["bridge"][k - 1] + SIGMA * out["plain"][k])
+        moved = ego_warp(out["ego"][k - 1], torch.tensor([[EGO[KEYS.index(key)]]]))
+        torch.testing.assert_close(out["ego"][k], moved + SIGMA * out["plain"][k])
 
 
 def test_training_interpolates_from_the_previous_latent(bridged, monkeypatch):
@@ -116,8 +121,6 @@ def test_bridge_run_records_it_and_a_teacher_must_match(tmp_path):
 # ----------------------------------------------------------------------------------------------------------------------
 # Ego motion: the bridge starts from the previous frame moved by the key's average camera motion
 # ----------------------------------------------------------------------------------------------------------------------
-
-EGO = ((1.08, 0.0), (0.93, 0.0), (1.0, 2.0), (1.0, -2.0), (1.0, 1.0), (1.0, -1.0), (1.0, 0.0))  # W S A D Q E .
 
 
 def _smooth(n: int, seed: int = 0) -> torch.Tensor:
@@ -193,26 +196,6 @@ def test_training_starts_from_the_previous_latent_moved_by_the_true_key(bridged,
                 torch.testing.assert_close(src[b, :, i], want)
                 moved += EGO[key] != (1.0, 0.0)
     assert moved > 0
-
-
-def test_play_starts_each_frame_from_the_last_one_moved(bridged, monkeypatch):
-    """With a zero-velocity DiT, frame k is frame k - 1 moved by its key plus sigma times the plain model's noise."""
-    def still(self, x, t, cond=None, cache=None):
-        return torch.zeros_like(x)
-
-    ego = replace(bridged, cfg=replace(bridged.cfg, ego_motion=EGO))
-    plain = replace(bridged, cfg=replace(bridged.cfg, bridge=0.0))
-    monkeypatch.setattr(type(bridged.dit), "forward", still)
-    out = {}
-    for name, model in (("plain", plain), ("ego", ego)):
-        s = Session(model, "a garden", seed=5, steps=2, keep_latents=True)
-        s.start_from_image(_start())
-        for key in "WA":
-            s.step(key)
-        out[name] = s.latents
-    for k, key in enumerate("WA", start=1):
-        moved = ego_warp(out["ego"][k - 1], torch.tensor([[EGO[KEYS.index(key)]]]))
-        torch.testing.assert_close(out["ego"][k], moved + SIGMA * out["plain"][k])
 
 
 def test_ego_motion_run_fits_records_exports_and_resumes(tmp_path, capsys):
