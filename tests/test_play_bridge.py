@@ -22,7 +22,8 @@ from kinema.worlds import explore as E
 
 torch.set_num_threads(1)
 SIGMA = 0.5
-EGO = ((1.08, 0.0), (0.93, 0.0), (1.0, 2.0), (1.0, -2.0), (1.0, 1.0), (1.0, -1.0), (1.0, 0.0))  # (zoom, dx): W S A D Q E .
+# (zoom, dx) per key W S A D Q E .
+EGO = ((1.08, 0.0), (0.93, 0.0), (1.0, 2.0), (1.0, -2.0), (1.0, 1.0), (1.0, -1.0), (1.0, 0.0))
 
 
 @pytest.fixture(scope="module")
