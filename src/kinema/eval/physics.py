@@ -254,9 +254,10 @@ METRICS = ("velocity_error", "missing_rate", "motion_along", "radius_drift", "mo
 def summarize(clips: list[dict], scenarios, splits) -> dict[str, Any]:
     """Per scenario and split: each metric's mean and 95% interval for the model, both floors and the baseline, the
     model's ratio to each of them; per scenario: the OOD/ID ratio of each source's velocity error."""
-    # the baseline draws its own resamples, so the model's and the floors' intervals are the same as before it was
-    # added (results from older versions re-summarize to the same numbers; their clips have no baseline)
+    # what was added later (the baseline, motion along the truth) draws its resamples from a second generator, so the
+    # intervals of everything else are the ones earlier versions published for the same clips
     rng, base_rng = np.random.default_rng(BOOT_SEED), np.random.default_rng(BOOT_SEED + 1)
+    later = {"repeat_last", "motion_along"}
     out: dict[str, Any] = {}
     for scenario in scenarios:
         cell_out: dict[str, Any] = {}
@@ -264,7 +265,7 @@ def summarize(clips: list[dict], scenarios, splits) -> dict[str, Any]:
             cell = [c for c in clips if c["scenario"] == scenario and c["split"] == split]
             vals = {src: {m: [c[src].get(m) if c.get(src) else None for c in cell] for m in METRICS}
                     for src in SOURCES}
-            entry: dict[str, Any] = {src: {m: mean_ci(vals[src][m], base_rng if src == "repeat_last" else rng)
+            entry: dict[str, Any] = {src: {m: mean_ci(vals[src][m], base_rng if {src, m} & later else rng)
                                            for m in METRICS
                                            if scenario == "collision" or m not in ("momentum_error", "energy_error")}
                                      for src in SOURCES}
