@@ -238,6 +238,7 @@ def evaluate_physics(model: Continuation, cfg: PhysicsEvalConfig, *, vae=None,
                 "floors": {"gt": "parse of the ground-truth video",
                            "vae": "parse of VAE(encode(GT)) (none without a VAE)"},
                 "baselines": {"repeat_last": "the last context frame held (nothing moves)"},
+                "motion_along": f"per clip, median of v_hat.v / |v|^2 over scored pairs with |v| >= {MIN_ALONG_SPEED}",
                 "bootstrap": {"resamples": N_BOOT, "seed": BOOT_SEED, "level": 0.95}}
     results = {"kind": "physics", "model": model.name, "protocol": protocol, "clips": clips,
                "summary": summarize(clips, cfg.scenarios, cfg.splits),
