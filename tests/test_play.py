@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-import kinema.cli
+from kinema.cli import main
 from kinema.interactive.data import ExploreActionData, PlayDataConfig
 from kinema.interactive.live import frame_to_ansi, play_live
 from kinema.interactive.model import KEYS, START, PlayConfig, PlayDiT, action_ids
@@ -27,16 +27,6 @@ from kinema.worlds import explore as E
 
 torch.set_num_threads(1)
 SEED = 10_000_000  # an evaluation world seed
-
-
-def main(argv: list[str]) -> int:
-    """kinema's main with the play group registered (the lead adds "play" to kinema.cli.GROUPS)."""
-    groups = kinema.cli.GROUPS
-    kinema.cli.GROUPS = groups + ("play",) if "play" not in groups else groups
-    try:
-        return kinema.cli.main(argv)
-    finally:
-        kinema.cli.GROUPS = groups
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +54,10 @@ def tiny_bridge(text):
 
 
 @pytest.fixture(scope="module")
-def tiny_ego(text):
-    """A bridge model that also moves the previous frame by the key's camera motion (PlayConfig.ego_motion)."""
+def tiny_ego(tiny_bridge):
+    """tiny_bridge that also moves the previous frame by the key's camera motion (PlayConfig.ego_motion)."""
     ego = ((1.1, 0.0), (0.9, 0.0), (1.0, 1.5), (1.0, -1.5), (1.0, 0.5), (1.0, -0.5), (1.0, 0.0))
-    return PlayModel.random("tiny", "tiny-t1", cfg=PlayConfig(window=3, bridge=0.5, ego_motion=ego), seed=1,
-                            text_encoder=text)
+    return replace(tiny_bridge, cfg=replace(tiny_bridge.cfg, ego_motion=ego))
 
 
 def _start(size: int = 16) -> np.ndarray:
