@@ -340,6 +340,14 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     play_cfg = play_cfg or PlayConfig(fps=data_cfg.fps)
     if play_cfg.fps != data_cfg.fps:
         raise ValueError(f"PlayConfig.fps ({play_cfg.fps}) must equal the data's fps ({data_cfg.fps})")
+    run_dir = Path(train_cfg.out_dir)
+    saved = read_config(run_dir) if resume and (run_dir / "config.json").exists() else {}  # what a resume keeps
+    saved_ego = saved.get("play", {}).get("ego_motion")
+    if ego_motion and saved_ego is None:  # refused before anything is loaded
+        if resume:
+            raise ValueError(f"{run_dir} started without ego motion; resume it without --ego-motion")
+        if play_cfg.bridge == 0:
+            raise ValueError("ego motion moves the frame a bridge starts from: it needs --bridge SIGMA > 0")
     vae = load_vae(vae_path)
     if vae.cfg.time_down != 1:
         raise ValueError(f"{vae_path}: play needs a VAE with time_down=1 (got {vae.cfg.time_down}); train one with "
@@ -350,21 +358,15 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     data = ExploreActionData(data_cfg, train_cfg.batch_size, train_cfg.seed)
     init_weights = dit_weights(init_from, play=True) if init_from is not None and not resume else None
     restore_or_fit_latent_stats(vae, data, train_cfg, resume=resume, init_from=init_from)
-    saved = Path(train_cfg.out_dir) / "config.json"
-    saved_ego = read_config(saved.parent).get("play", {}).get("ego_motion") if resume and saved.exists() else None
     if saved_ego is not None:
         play_cfg = replace(play_cfg, ego_motion=saved_ego)
     elif ego_motion:
-        if resume:
-            raise ValueError(f"{train_cfg.out_dir} started without ego motion; resume it without --ego-motion")
-        if play_cfg.bridge == 0:
-            raise ValueError("ego motion moves the frame a bridge starts from: it needs --bridge SIGMA > 0")
         play_cfg = replace(play_cfg, ego_motion=fit_walk_ego_motion(vae, data))
         print("ego motion (zoom, dx latent px) fitted per key: " +
               ", ".join(f"{k} {z:.3f} {dx:+.2f}" for k, (z, dx) in zip(KEYS, play_cfg.ego_motion)))
     cfg = replace(PRESETS[preset], latent_channels=vae.cfg.latent_channels,
                   grad_checkpointing=train_cfg.grad_checkpointing)
-    saved_model = read_config(saved.parent)["model"] if resume and saved.exists() else {}
+    saved_model = saved.get("model", {})
     if saved_model:  # a run started before NULL_ACTION, abs_pos or action_warp existed resumes with the model it has
         cfg = replace(cfg, num_actions=saved_model["num_actions"], abs_pos=saved_model.get("abs_pos", False),
                       action_warp=saved_model.get("action_warp", False))
@@ -386,9 +388,8 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
                             for k, v in init_weights.items()}
         load_warm_start(model, init_weights)  # a new step-size embedding starts at zero output: the same model
     text = load_text_encoder(text_encoder)
-    if resume and teacher is None and saved.exists():  # a resumed run keeps the teacher it started with
-        recorded = read_config(saved.parent).get("teacher")
-        teacher = None if recorded is None else recalled_path(recorded, saved.parent)
+    if teacher is None and saved.get("teacher") is not None:  # a resumed run keeps the teacher it started with
+        teacher = recalled_path(saved["teacher"], run_dir)
     frozen = None if play_cfg.distill == 0 else load_teacher(teacher, vae, play_cfg.distill_guidance,
                                                              play_cfg.bridge, text=text)
     run_config = {"kind": "play", "preset": preset, "model": asdict(model.cfg), "play": asdict(play_cfg),

@@ -79,8 +79,7 @@ class PlayModel:
                text_encoder: str | Any = "minilm+zh") -> PlayModel:
         """Random weights at a preset size (benchmarks and tests). The DiT's zero-initialised output layers get small
         random values (the action warps' gains too), so the compute and the numbers are those of a trained model's
-        shape. cfg.shortcut > 0 adds the
-        step-size input, as training does."""
+        shape. cfg.shortcut > 0 adds the step-size input, as training does."""
         from kinema.interactive.model import PRESETS, VAE_PRESETS, build_play_dit
         from kinema.models.text import load_text_encoder
         from kinema.models.vae import CausalVAE
