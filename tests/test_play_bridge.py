@@ -199,15 +199,60 @@ def test_training_starts_from_the_previous_latent_moved_by_the_true_key(bridged,
     assert moved > 0
 
 
+def test_stepped_self_rollout_targets_carry_the_own_drift_moved_by_the_key(bridged, monkeypatch):
+    """--self-rollout-target step: on a self-rollout clip each noisy frame learns the frame before it (the model's
+    own, or the previous goal) moved by the key plus the data's step, z_j + ego(prev - z_{j-1}); a rollout that is
+    the data leaves every target as it was."""
+    data = ExploreActionData(PlayDataConfig(size="16x16", frames=6), batch_size=2, seed=2)
+    batch = data.batch(0, 0, 1)
+    batch["actions"] = torch.tensor([[START, 0, 2, 1, 3, 4], [START, 5, 1, 6, 0, 2]])  # a new key every frame
+    cfg = replace(bridged.cfg, ego_motion=EGO, self_rollout=1.0, self_rollout_target="step")
+    with torch.no_grad():
+        z = bridged.vae.normalize(bridged.vae.encode(batch["video"])[0].float())  # (2, C, 6, h, w)
+    drift = 0.5 * torch.randn(z.shape, generator=torch.Generator().manual_seed(3))
+    drift[:, :, 0] = 0  # a rollout starts from the true frame 0
+    seen, real_target = {}, R.target_velocity
+
+    def spy_target(goal, src):
+        seen["goal"] = goal
+        return real_target(goal, src)
+
+    def run(cfg, own):
+        monkeypatch.setattr(R, "self_rollout", lambda *a: own)
+        torch.manual_seed(0)
+        return float(R.PlayObjective(bridged.vae, bridged.text, cfg)(bridged.dit, batch,
+                                                                     torch.Generator().manual_seed(0))[0].detach())
+
+    monkeypatch.setattr(R, "target_velocity", spy_target)
+    assert run(cfg, z) == pytest.approx(run(replace(cfg, self_rollout=0.0), z), rel=1e-6)
+    assert run(cfg, z + drift) != pytest.approx(run(replace(cfg, self_rollout_target="data"), z + drift), rel=1e-3)
+    run(cfg, z + drift)
+    goal, stepped = seen["goal"], 0
+    for b in range(2):
+        for j in range(1, z.shape[2]):
+            if torch.allclose(goal[b, :, j], z[b, :, j] + drift[b, :, j]):
+                continue  # a context frame: the model's own
+            key = torch.tensor([[EGO[int(batch["actions"][b, j])]]])
+            want = z[b, :, j] + ego_warp((goal[b, :, j - 1] - z[b, :, j - 1])[None, :, None], key)[0, :, 0]
+            torch.testing.assert_close(goal[b, :, j], want, atol=1e-5, rtol=1e-5)
+            stepped += 1
+    assert stepped > 0
+    with pytest.raises(ValueError, match="self_rollout_target must be one of data, step"):
+        PlayConfig(self_rollout_target="truth")
+
+
 def test_ego_motion_run_fits_records_exports_and_resumes(tmp_path, capsys):
     common = ["--size", "16x16", "--batch-size", "2", "--log-every", "1", "--precision", "fp32"]
     assert main(["play", "vae", "--preset", "tiny-t1", "--steps", "1", "--frames", "4", "--out",
                  str(tmp_path / "vae"), *common]) == 0
     run = ["play", "train", "--vae", str(tmp_path / "vae"), "--preset", "tiny", "--frames", "5", "--window", "3",
            "--out", str(tmp_path / "ego"), *common]
-    assert main([*run, "--steps", "1", "--bridge", "0.5", "--ego-motion"]) == 0
+    assert main([*run, "--steps", "1", "--bridge", "0.5", "--ego-motion", "--self-rollout", "0.5",
+                 "--self-rollout-target", "step"]) == 0
     assert "ego motion (zoom, dx latent px) fitted per key: W " in capsys.readouterr().out
-    fitted = json.loads((tmp_path / "ego" / "config.json").read_text())["play"]["ego_motion"]
+    saved = json.loads((tmp_path / "ego" / "config.json").read_text())["play"]
+    fitted = saved["ego_motion"]
+    assert saved["self_rollout_target"] == "step"
     assert len(fitted) == len(KEYS) and all(0.8 <= z <= 1.25 for z, _ in fitted)
     data = ExploreActionData(PlayDataConfig(size="16x16", frames=5), batch_size=2, seed=0)
     assert [list(p) for p in R.fit_walk_ego_motion(R.load_play(tmp_path / "ego").vae, data)] == fitted  # repeatable

@@ -120,6 +120,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="training: share of clips whose context frames are the model's own play rollout of the "
                         "clip's actions (no gradient; the true frames stay the targets), so it learns to go on from "
                         "its own imperfect past; played with the saved --ctx-noise and --action-guidance; 0 = off")
+    t.add_argument("--self-rollout-target", choices=("data", "step"), default="data",  # PlayConfig checks them
+                   help="training, self-rollout clips: what a noisy frame after the model's own frames learns: the "
+                        "true frame (data), or the model's own previous frame plus the data's step to it, moved by "
+                        "the key with --ego-motion (step: no jump back to the true frames that no key asked for)")
     t.add_argument("--distill", type=float, default=0.0, metavar="F",
                    help="training: share of clips whose noisy frames learn the --teacher's path over each play step "
                         "(--distill-steps Euler steps with action guidance --distill-guidance), so that 1-2 steps "
@@ -287,7 +291,8 @@ def run_train(args: argparse.Namespace) -> int:
                              play_cfg=PlayConfig(window=args.window, fps=args.fps, ctx_noise=args.ctx_noise,
                                                ctx_noise_max=args.ctx_noise_max, action_dropout=args.action_dropout,
                                                action_guidance=args.action_guidance, shortcut=args.shortcut,
-                                               self_rollout=args.self_rollout, distill=args.distill,
+                                               self_rollout=args.self_rollout,
+                                               self_rollout_target=args.self_rollout_target, distill=args.distill,
                                                distill_steps=args.distill_steps,
                                                distill_guidance=args.distill_guidance, bridge=args.bridge),
                              resume=args.resume, init_from=args.init_from, teacher=args.teacher,

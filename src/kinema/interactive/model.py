@@ -43,6 +43,7 @@ NULL_ACTION = NUM_ACTIONS  # "no action given": the unconditional branch of acti
 ACTION_GUIDANCE_MAX = 20.0  # action guidance is checked against [0, this] (PlayConfig and Session)
 BRIDGE_MAX = 4.0  # PlayConfig.bridge is checked against [0, this] (latents are normalised to about unit variance)
 EGO_ZOOM, EGO_SHIFT = (0.8, 1.25), 6.0  # the range fit_ego_motion searches (zoom; |dx| in latent pixels)
+SELF_ROLLOUT_TARGETS = ("data", "step")  # PlayConfig.self_rollout_target
 
 
 def action_ids(keys: list[str] | str, *, start: bool = True) -> Tensor:
@@ -124,6 +125,12 @@ class PlayConfig:
                     the noisy frames keep the true frames and targets. So the model learns the next true frame from
                     the imperfect past it will hold in play, the exposure gap that blurs long rollouts. Costs one
                     rollout per such clip (steps x frames batched forwards).
+    self_rollout_target: training, on self-rollout clips: what a noisy frame after the model's own frames learns.
+                    "data" = the true frame, as written above. "step" = the model's own previous frame plus the
+                    data's step to this frame: the own frames' drift from the data, moved by the key's ego motion
+                    (when the model has it), is carried into the target (ego_move), so the key's motion is learned
+                    from where the model's own past put the camera instead of a jump back to the true frame, a
+                    correction no key asked for.
     distill:        training: the share of clips whose noisy frames learn a frozen teacher's jump instead of the
                     data (guidance and step distillation, as in Meng et al. 2023, arXiv 2210.03142, and progressive
                     distillation, Salimans & Ho 2022, arXiv 2202.00512, done in one stage): each noisy frame gets one
@@ -169,6 +176,7 @@ class PlayConfig:
     action_guidance: float = 1.0
     shortcut: float = 0.0
     self_rollout: float = 0.0
+    self_rollout_target: str = "data"
     distill: float = 0.0
     distill_steps: int = 4
     distill_guidance: float = 2.0
@@ -182,6 +190,9 @@ class PlayConfig:
                      "self_rollout", "distill"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.self_rollout_target not in SELF_ROLLOUT_TARGETS:
+            raise ValueError(f"self_rollout_target must be one of {', '.join(SELF_ROLLOUT_TARGETS)}, "
+                             f"got {self.self_rollout_target!r}")
         if self.ctx_noise > self.ctx_noise_max:
             raise ValueError(f"ctx_noise ({self.ctx_noise}) must be at most ctx_noise_max ({self.ctx_noise_max}): "
                              "play must not noise committed frames more than training noised context frames")
@@ -232,12 +243,19 @@ def frame_source(bridge: float, prev: Tensor, eps: Tensor) -> Tensor:
 
 def bridge_start(cfg: PlayConfig, prev: Tensor, actions: Tensor, eps: Tensor) -> Tensor:
     """frame_source for frames (B, C, T, h, w) made with actions (B, T) from previous latents prev (B, C, T, h, w):
-    with PlayConfig.ego_motion the previous frames are first moved by their key's motion (START and NULL_ACTION: not
-    moved)."""
-    if cfg.bridge == 0 or cfg.ego_motion is None:
-        return frame_source(cfg.bridge, prev, eps)
+    with PlayConfig.ego_motion the previous frames are first moved by their key's motion (ego_move)."""
+    if cfg.bridge == 0:
+        return eps
+    return frame_source(cfg.bridge, ego_move(cfg, prev, actions), eps)
+
+
+def ego_move(cfg: PlayConfig, z: Tensor, actions: Tensor) -> Tensor:
+    """Latent frames z (B, C, T, h, w) moved by the PlayConfig.ego_motion of their keys, actions (B, T) (START and
+    NULL_ACTION: not moved); z itself without ego motion. Linear in z (a fixed bilinear resampling)."""
+    if cfg.ego_motion is None:
+        return z
     table = torch.tensor([*cfg.ego_motion, (1.0, 0.0), (1.0, 0.0)], dtype=torch.float32)  # KEYS, START, NULL_ACTION
-    return frame_source(cfg.bridge, ego_warp(prev, table[actions.long().cpu()].to(prev.device)), eps)
+    return ego_warp(z, table[actions.long().cpu()].to(z.device))
 
 
 def ego_warp(z: Tensor, params: Tensor) -> Tensor:

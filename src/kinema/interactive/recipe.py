@@ -40,7 +40,7 @@ from kinema.flow.shortcut import sample_step_sizes, shortcut_target
 from kinema.flow.timesteps import apply_shift, logit_normal
 from kinema.interactive.data import ExploreActionData, PlayDataConfig, walk
 from kinema.interactive.model import (KEYS, NULL_ACTION, NUM_ACTIONS, PRESETS, VAE_PRESETS, PlayConfig,
-                                     bridge_start, build_play_dit, fit_ego_motion, has_null_action)
+                                     bridge_start, build_play_dit, ego_move, fit_ego_motion, has_null_action)
 from kinema.train.trainer import per_sample_generators
 
 EGO_FIT_BATCHES = 8  # training batches fit_walk_ego_motion fits on (8 x 8 clips x 15 steps: ~140 pairs per key)
@@ -113,6 +113,8 @@ class PlayObjective:
                                     [gens[i] for i in idx.tolist()])  # (n, C, T, h, w)
             z_in = z.clone()
             z_in[idx] = torch.where(mask[idx, None, :, None, None] > 0, mine.to(z.dtype), z[idx])  # context frames
+            if cfg.self_rollout_target == "step":  # noisy frames: the own past plus the data's step
+                z_in[idx] = stepped_goal(cfg, z[idx], z_in[idx], mask[idx], actions[idx])
         src = eps  # where each frame's flow starts (t = 1)
         if cfg.bridge > 0:  # noisy frames after frame 0 start from the previous latent plus noise (PlayConfig.bridge)
             prev = torch.cat([torch.zeros_like(z_in[:, :, :1]), z_in[:, :, :-1]], dim=2)  # (B, C, T, h, w)
@@ -123,7 +125,7 @@ class PlayObjective:
             actions = torch.where(torch.stack(no_act), NULL_ACTION, actions)  # (B, T)
         cond = DiTCond(text=emb.tokens, text_mask=emb.mask, mask=mask, actions=actions,
                        drop_text=torch.tensor(drop, device=z.device), step=torch.stack(step) if step else None)
-        target = target_velocity(z, src)  # (B, C, T, h, w)
+        target = target_velocity(z_in, src)  # (B, C, T, h, w): z itself on noisy frames but with stepped goals
         if any(sc):
             idx = torch.tensor(sc, device=z.device).nonzero()[:, 0]  # (n,)
             target = target.clone()
@@ -183,6 +185,20 @@ def unwrapped(model):
 def model_patch(model) -> tuple[int, int, int]:
     """The DiT patch of a (possibly DDP-wrapped or compiled) model."""
     return unwrapped(model).cfg.patch
+
+
+def stepped_goal(cfg: PlayConfig, z: torch.Tensor, z_in: torch.Tensor, mask: torch.Tensor,
+                 actions: torch.Tensor) -> torch.Tensor:
+    """PlayConfig.self_rollout_target "step": latents (B, C, T, h, w) that keep z_in's frames where mask (B, T) is 1
+    (the model's own context frames) and give every other frame j > 0 the previous goal plus the data's step,
+    goal_j = move_j(goal_{j-1}) + z_j - move_j(z_{j-1}), move_j = ego_move with frame j's key (actions (B, T)). As
+    ego_move is linear, that is z_j plus the drift goal_{j-1} - z_{j-1} moved by the key: 0 after true frames, so a
+    clip of true frames keeps its targets exactly. Frame 0 keeps z_in's."""
+    goal = [z_in[:, :, :1]]
+    for j in range(1, z.shape[2]):
+        drift = ego_move(cfg, goal[-1] - z[:, :, j - 1:j], actions[:, j:j + 1])  # (B, C, 1, h, w)
+        goal.append(torch.where(mask[:, None, j:j + 1, None, None] > 0, z_in[:, :, j:j + 1], z[:, :, j:j + 1] + drift))
+    return torch.cat(goal, dim=2)
 
 
 def self_rollout(model, z0: torch.Tensor, actions: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
