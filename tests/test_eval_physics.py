@@ -151,9 +151,10 @@ class _FakePipe:
     def __init__(self):
         self.vae, self.calls = _IdentityVAE(), []
 
-    def extend(self, video, *, prompt="", context_frames=3, frames=17, seed=0, steps=16, guidance=3.0):
+    def extend(self, video, *, prompt="", context_frames=3, frames=17, seed=0, steps=16, guidance=3.0,
+               history_guidance=False):
         self.calls.append({"context": len(video), "context_frames": context_frames, "frames": frames, "seed": seed,
-                           "steps": steps, "guidance": guidance, "prompt": prompt})
+                           "steps": steps, "guidance": guidance, "prompt": prompt, "history": history_guidance})
         assert (frames - 1) % self.vae.cfg.time_down == 0
         world, scenario, split, _ = clip_of_seed(seed - 5)
         h, w = video.shape[1:3]
@@ -173,6 +174,10 @@ def test_pipeline_model_calls_extend_and_keeps_32_frames():
     assert (call["steps"], call["guidance"]) == (7, 2.5)
     assert call["seed"] == res["clips"][0]["seed"] + 5
     assert call["prompt"] == res["clips"][0]["caption"] and "collide" in call["prompt"]
+    assert not call["history"]
+    hist = PipelineModel(pipe, seed_offset=5, history_guidance=True)
+    hist.continue_video(ex[0]["gt"][:3], 32, caption="", seed=ex[0]["seed"])
+    assert pipe.calls[-1]["history"]
     for c in res["clips"]:  # a perfect model through an identity VAE: all three scores coincide
         assert c["model"]["velocity_error"] == c["gt"]["velocity_error"] == c["vae"]["velocity_error"]
     assert len(ex) == 2 and ex[0]["model"].shape == (32, 48, 48, 3)

@@ -5,6 +5,7 @@ seam); chained generation equals the single pass it starts with; the same seed g
 strength returns the VAE's reconstruction; requests outside the trained range get one line naming it.
 """
 
+import copy
 import json
 
 import numpy as np
@@ -95,6 +96,41 @@ def test_extend_forward_and_backward_keep_their_context(pipe):
         pipe.extend(v, context_frames=3, frames=3)
     with pytest.raises(ValueError, match="context_frames must be in 1..9"):
         pipe.extend(v, context_frames=12)
+
+
+def test_history_guidance_drops_the_context_from_the_unconditional_branch(pipe):
+    """history_free_velocity: unguided calls pass through; in a guided call the unconditional rows' context frames
+    become the context noised to the generated frames' time, at that time; Pipeline.extend(history_guidance=True)
+    keeps its context exactly, changes the guided result and records the switch; at guidance 1 it changes nothing."""
+    from kinema.pipeline import history_free_velocity
+
+    ctx, noise = torch.randn(1, 2, 3, 2, 2), torch.randn(1, 2, 3, 2, 2)
+    mask = torch.tensor([[1.0, 0.0, 0.0]])
+    seen = []
+    vel = history_free_velocity(lambda x, t, c: (seen.append((x, t)), x)[1], ctx, mask, noise)
+    x1, t1 = torch.randn(1, 2, 3, 2, 2), torch.tensor([[0.0, 0.7, 0.7]])
+    assert vel(x1, t1, None) is x1 and seen[-1][1] is t1
+    x2 = torch.cat([ctx, ctx]) + torch.tensor([0.0, 0.0, 1.0]).view(1, 1, 3, 1, 1)  # context pinned, noisy frames
+    vel(x2, torch.cat([t1, t1]), None)
+    x, t = seen[-1]
+    torch.testing.assert_close(x[0], x2[0])
+    torch.testing.assert_close(t, torch.tensor([[0.0, 0.7, 0.7], [0.7, 0.7, 0.7]]))
+    torch.testing.assert_close(x[1, :, 0], 0.3 * ctx[0, :, 0] + 0.7 * noise[0, :, 0])
+    torch.testing.assert_close(x[1, :, 1:], x2[1, :, 1:])
+
+    rnd = copy.copy(pipe)  # the run's DiT after 2 steps barely moves: this one's random weights all matter
+    rnd.dit = copy.deepcopy(pipe.dit)
+    g = torch.Generator().manual_seed(0)
+    for p in rnd.dit.parameters():
+        p.data = 0.2 * torch.randn(p.shape, generator=g)
+    v = clip(9)
+    plain = rnd.extend(v, context_frames=5, frames=9, **FAST)
+    hist = rnd.extend(v, context_frames=5, frames=9, history_guidance=True, **FAST)
+    assert np.array_equal(hist.video[:5], v[:5]) and not np.array_equal(hist.video, plain.video)
+    assert hist.metadata["history_guidance"] and not plain.metadata["history_guidance"]
+    one = dict(FAST, guidance=1.0)
+    assert np.array_equal(rnd.extend(v, context_frames=5, frames=9, history_guidance=True, **one).video,
+                          rnd.extend(v, context_frames=5, frames=9, **one).video)
 
 
 def test_connect_keeps_both_ends(pipe):

@@ -154,9 +154,12 @@ class Pipeline:
 
     def _sample(self, prompt: str, shape: tuple[int, ...], *, seed: int, steps: int, guidance: float, sampler: str,
                 bf16: bool, context: torch.Tensor | None = None, context_mask: torch.Tensor | None = None,
-                start: tuple[torch.Tensor, float] | None = None, callback=None, timings: dict | None = None):
+                start: tuple[torch.Tensor, float] | None = None, callback=None, timings: dict | None = None,
+                history_guidance: bool = False):
         """Latent (1, C, T, H, W) from noise (or from `start` = (clean latent, strength): SDEdit), with context frames
-        pinned where context_mask (1, T) is 1 and given t = 0 (the DiT sees them exactly as in training)."""
+        pinned where context_mask (1, T) is 1 and given t = 0 (the DiT sees them exactly as in training).
+        history_guidance: the guidance's unconditional branch drops the context frames as well as the prompt
+        (history_free_velocity), so guidance > 1 pushes the sample towards what the given frames imply."""
         from dataclasses import replace
 
         from kinema.flow.samplers import SAMPLERS, noise_like
@@ -183,7 +186,11 @@ class Pipeline:
             z0, strength = start
             ts = ts * strength  # the same schedule, started at t = strength instead of 1
             x = (1 - strength) * z0 + strength * x  # the clean latent noised to t = strength
-        z = SAMPLERS[sampler](self._velocity(bf16), x, ts, cond, uncond=uncond, guidance=guidance, context=context,
+        velocity = self._velocity(bf16)
+        if history_guidance and context_mask is not None and guidance != 1:
+            uncond = replace(uncond, mask=torch.zeros_like(context_mask, dtype=torch.float32))
+            velocity = history_free_velocity(velocity, context, context_mask, x.clone())
+        z = SAMPLERS[sampler](velocity, x, ts, cond, uncond=uncond, guidance=guidance, context=context,
                               context_mask=context_mask, callback=callback)
         timings["denoise_s"] = timings.get("denoise_s", 0.0) + time.perf_counter() - t0
         return z
@@ -350,9 +357,11 @@ class Pipeline:
     def extend(self, video, *, prompt: str = "", context_frames: int = 3, frames: int | None = None,
                backward: bool = False, fps: float | None = None, seed: int = 0, steps: int | None = None,
                guidance: float = 3.0, sampler: str = "euler", bf16: bool = True, expand: bool = True,
-               callback=None, progress=None) -> Output:
+               history_guidance: bool = False, callback=None, progress=None) -> Output:
         """Keep the first `context_frames` frames of `video` (the last ones with backward=True) exactly and generate
-        the rest, `frames` frames in all (default: the model's window). Forward extension chains past the window."""
+        the rest, `frames` frames in all (default: the model's window). Forward extension chains past the window.
+        history_guidance=True guides on the kept frames as well as the prompt (the unconditional branch has
+        neither; Song et al. 2025, history guidance, arXiv 2502.06764)."""
         v = self._frames_in(video, "video")
         size = (v.shape[2], v.shape[1])
         k = int(context_frames)
@@ -363,7 +372,7 @@ class Pipeline:
             raise ValueError(f"frames ({frames}) must be larger than context_frames ({k}): it is the output's length")
         self._check_frames_and_size(frames, size)
         steps = self.resolve_steps(steps)
-        kw = dict(steps=steps, guidance=guidance, sampler=sampler, bf16=bf16)
+        kw = dict(steps=steps, guidance=guidance, sampler=sampler, bf16=bf16, history_guidance=history_guidance)
         timings: dict = {}
         asked, prompt, expansion = prompt, *self.expand(prompt, expand, seed, frames)
         if backward:
@@ -379,7 +388,7 @@ class Pipeline:
                                 callback=callback, progress=progress, **kw)
         meta = self.provenance(prompt=asked, **expansion, task="extend", seed=seed, steps=steps, guidance=guidance,
                                sampler=sampler, frames=frames, size=list(size), context_frames=k, backward=backward,
-                               timings=timings)
+                               history_guidance=history_guidance, timings=timings)
         return Output(video=out, fps=float(fps or self.data.fps), metadata=meta)
 
     @torch.no_grad()
@@ -459,6 +468,28 @@ class Pipeline:
             kw["prompt_as_encoded"] = translate(prompt)
         return {"generator": f"kinema {__version__}", "model": self.name, "model_version": self.version,
                 "model_source": self.source, "flow": asdict(self.flow), **kw}
+
+
+def history_free_velocity(velocity: Callable, context: torch.Tensor, context_mask: torch.Tensor,
+                          noise: torch.Tensor) -> Callable:
+    """velocity (x, t, cond) -> v, wrapped for history guidance: in a guided call (the rows [cond; uncond] batched,
+    twice the rows of context (B, C, T, H, W)) the unconditional rows get no context frames: where context_mask
+    (B, T) is 1 their latent is the context noised to the generated frames' time t along the sample's own noise
+    (B, C, T, H, W), (1 - t) context + t noise, and their time is t, so that branch is text-to-video-like on the same
+    path (the caller gives it a zero mask). Unguided calls (B rows) pass through."""
+    m = context_mask.bool()  # (B, T)
+
+    def wrapped(x: torch.Tensor, t: torch.Tensor, cond) -> torch.Tensor:
+        B = context.shape[0]
+        if x.shape[0] == B:
+            return velocity(x, t, cond)
+        t_gen = t[B:].amax(dim=1)  # (B,): the generated frames' time (context frames sit at 0)
+        tt = t_gen.view(B, 1, 1, 1, 1).to(x.dtype)
+        x_u = torch.where(m[:, None, :, None, None], (1 - tt) * context.to(x.dtype) + tt * noise.to(x.dtype), x[B:])
+        t_u = torch.where(m, t_gen[:, None], t[B:])  # (B, T)
+        return velocity(torch.cat([x[:B], x_u]), torch.cat([t[:B], t_u]), cond)
+
+    return wrapped
 
 
 def _sha256(path: Path) -> str:

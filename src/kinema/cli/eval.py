@@ -60,6 +60,8 @@ def _continuation_flags(p: argparse.ArgumentParser, n: int) -> None:
     p.add_argument("-n", type=int, default=n, help=f"clips per cell (default {n}; evaluation seeds)")
     add_clip_flags(p, frames=False, size=(64, 64), fps=False)
     add_sampler_flags(p, seed="added to every clip's sampling seed", sampler=False)
+    p.add_argument("--history-guidance", action="store_true",
+                   help="guide on the given frames as well as the caption (the unconditional branch has neither)")
     p.add_argument("--vae", default=None, help="VAE for the reconstruction floor when the model has none "
                    "(a VAE run or model directory)")
     p.add_argument("--out", default=None, help="directory for report.md, results.json and the plots")
@@ -91,7 +93,8 @@ def _load(args: argparse.Namespace):
     from kinema.eval.continuation import load_model
     from kinema.train.recipes import load_vae
 
-    model = load_model(args.model, steps=args.steps, guidance=args.guidance, seed_offset=args.seed)
+    model = load_model(args.model, steps=args.steps, guidance=args.guidance, seed_offset=args.seed,
+                       history_guidance=args.history_guidance)
     vae = load_vae(args.vae) if args.vae else None
     return model, vae
 
@@ -122,7 +125,8 @@ def run_physics(args: argparse.Namespace) -> int:
     if splits is None:
         raise ValueError(f"--split must be id, ood or both, got {args.split!r}")
     cfg = PhysicsEvalConfig(scenarios=scenarios, splits=splits, n=args.n, size=args.size,
-                            extra={"steps": args.steps, "guidance": args.guidance, "seed": args.seed})
+                            extra={"steps": args.steps, "guidance": args.guidance, "seed": args.seed,
+                                   "history_guidance": args.history_guidance})
     model, vae = _load(args)
     results, examples = evaluate_physics(model, cfg, vae=vae)
     print(f"physics eval of {results['model']}: {cfg.n} clips per cell, {args.size[0]}x{args.size[1]}, "
@@ -151,7 +155,8 @@ def run_scenes(args: argparse.Namespace) -> int:
 
     templates = scenes.HELDOUT_TEMPLATES if args.template == "all" else (args.template,)
     cfg = ScenesEvalConfig(templates=templates, n=args.n, size=args.size,
-                           extra={"steps": args.steps, "guidance": args.guidance, "seed": args.seed})
+                           extra={"steps": args.steps, "guidance": args.guidance, "seed": args.seed,
+                                   "history_guidance": args.history_guidance})
     model, vae = _load(args)
     results, examples = evaluate_scenes(model, cfg, vae=vae)
     print(f"scenes eval of {results['model']}: {cfg.n} clips per held-out template, {args.size[0]}x{args.size[1]}, "

@@ -74,17 +74,18 @@ class PipelineModel:
 
     The VAE compresses time by f = vae.cfg.time_down, so a clip has 1 + f*k frames: the model generates the shortest
     such length >= `frames` (33 for 32 at f = 2 or 4) and the first `frames` frames are scored. `seed_offset` shifts
-    every clip's sampling seed (the CLI's --seed).
+    every clip's sampling seed (the CLI's --seed); history_guidance is Pipeline.extend's.
     """
 
     def __init__(self, pipe, *, steps: int = 16, guidance: float = 3.0, seed_offset: int = 0,
-                 name: str | None = None) -> None:
+                 name: str | None = None, history_guidance: bool = False) -> None:
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         if guidance < 0:
             raise ValueError(f"guidance must be >= 0, got {guidance}")
         self.pipe, self.steps, self.guidance, self.seed_offset = pipe, int(steps), float(guidance), int(seed_offset)
         self.name = name or str(getattr(pipe, "name", "kinema"))
+        self.history_guidance = bool(history_guidance)
 
     @property
     def vae(self):
@@ -95,7 +96,8 @@ class PipelineModel:
         vae = self.vae
         n = padded_length(frames, int(vae.cfg.time_down)) if vae is not None else frames
         out = self.pipe.extend(context, prompt=caption, context_frames=len(context), frames=n,
-                               seed=int(seed) + self.seed_offset, steps=self.steps, guidance=self.guidance)
+                               seed=int(seed) + self.seed_offset, steps=self.steps, guidance=self.guidance,
+                               **({"history_guidance": True} if self.history_guidance else {}))
         video = np.asarray(out.video)
         if video.shape[0] < frames:
             raise ValueError(f"Pipeline.extend returned {video.shape[0]} frames, asked for {n}")
@@ -180,7 +182,8 @@ def _ink_centroid(frame: np.ndarray, bg: np.ndarray) -> np.ndarray | None:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def load_model(spec: str | None, *, steps: int = 16, guidance: float = 3.0, seed_offset: int = 0) -> Continuation:
+def load_model(spec: str | None, *, steps: int = 16, guidance: float = 3.0, seed_offset: int = 0,
+               history_guidance: bool = False) -> Continuation:
     """A model directory or DiT run directory (None: the shipped model), or one of BASELINES."""
     from kinema.pipeline import Pipeline, default_model_dir
 
@@ -196,4 +199,5 @@ def load_model(spec: str | None, *, steps: int = 16, guidance: float = 3.0, seed
     pipe = Pipeline.from_pretrained(path)
     if not hasattr(pipe, "extend"):
         raise ValueError("this kinema's Pipeline has no extend() yet: only the baselines can be evaluated")
-    return PipelineModel(pipe, steps=steps, guidance=guidance, seed_offset=seed_offset)
+    return PipelineModel(pipe, steps=steps, guidance=guidance, seed_offset=seed_offset,
+                         history_guidance=history_guidance)
