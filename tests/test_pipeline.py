@@ -184,7 +184,7 @@ def test_every_command_writes_a_playable_file_with_provenance(run, tmp_path):
     cmds = {
         "gen.mp4": ["generate", "两个球相撞", "--frames", "9", "--loop"],
         "anim.mp4": ["animate", str(img), "--frames", "9"],
-        "ext.mp4": ["extend", str(src), "--frames", "13"],
+        "ext.mp4": ["extend", str(src), "--frames", "13", "--history-guidance"],
         "back.mp4": ["extend", str(src), "--backward", "--context-frames", "4"],
         "conn.mp4": ["connect", str(src), str(src)],
         "edit.mp4": ["edit", str(src), "--prompt", "a green ball", "--strength", "0.5"],
@@ -198,6 +198,7 @@ def test_every_command_writes_a_playable_file_with_provenance(run, tmp_path):
         assert side["seed"] == 4 and side["steps"] == 2 and side["model_version"].startswith("run checkpoint")
         assert read_metadata(out)["task"] == side["task"]
     assert probe(tmp_path / "ext.mp4")["frames"] == 13
+    assert json.loads((tmp_path / "ext.json").read_text())["history_guidance"]
     assert np.array_equal(read_video(tmp_path / "anim.mp4")[0].shape, (9, 16, 16, 3))
 
 

@@ -93,6 +93,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--context-frames", type=int, default=3,
                    help="K: frames of the input kept as they are (default 3, Phyworld's protocol)")
     p.add_argument("--backward", action="store_true", help="keep the LAST K frames and generate what came before")
+    p.add_argument("--history-guidance", action="store_true",
+                   help="guide on the kept frames as well as the prompt (the unconditional branch has neither)")
     add_sampling_flags(p, size=False)
     p.set_defaults(run=run_extend)
 
@@ -185,7 +187,8 @@ def run_animate(args: argparse.Namespace) -> int:
 def run_extend(args: argparse.Namespace) -> int:
     pipe = load_pipeline(args.model)
     out = pipe.extend(args.video, prompt=args.prompt, context_frames=args.context_frames, frames=args.frames,
-                      backward=args.backward, progress=frames_progress(), **_common(args))
+                      backward=args.backward, history_guidance=args.history_guidance, progress=frames_progress(),
+                      **_common(args))
     return _save(out, args.out, args.prompt)
 
 
