@@ -118,7 +118,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "step, so that 1-4 steps give sharp frames; adds a step-size input); 0 = plain flow matching")
     t.add_argument("--self-rollout", type=float, default=0.0, metavar="F",
                    help="training: share of clips whose context frames are the model's own play rollout of the "
-                        "clip's actions (no gradient; the true frames stay the targets), so it learns to go on from "
+                        "clip's actions (no gradient; targets: --self-rollout-target), so it learns to go on from "
                         "its own imperfect past; played with the saved --ctx-noise and --action-guidance; 0 = off")
     t.add_argument("--self-rollout-target", choices=("data", "step"), default="data",  # PlayConfig checks them
                    help="training, self-rollout clips: what a noisy frame after the model's own frames learns: the "
