@@ -1,4 +1,5 @@
-"""The shipped model (src/kinema/assets/kinema-physics): present, within the size budget, bf16, and used by default."""
+"""The shipped models (src/kinema/assets/kinema-physics and kinema-explore): present, within the size budget, bf16,
+with their training record, and used by default."""
 
 import json
 from pathlib import Path
@@ -75,3 +76,26 @@ def test_loading_and_sampling_import_no_training_machinery():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_shipped_play_model_is_complete_small_and_plays_by_default(tmp_path):
+    from safetensors.torch import load_file
+
+    from kinema.cli.play import default_model_dir as play_model_dir
+
+    d = play_model_dir()
+    assert d is not None and d.name == "kinema-explore"
+    weights = sorted(d.glob("*.safetensors"))
+    assert [w.name for w in weights] == ["dit.safetensors", "vae.safetensors"]
+    assert sum(w.stat().st_size for w in weights) <= 25 * 2 ** 20
+    for w in weights:
+        assert {v.dtype for v in load_file(str(w)).values()} == {torch.bfloat16}
+    conf = json.loads((d / "config.json").read_text())
+    assert conf["kind"] == "play-model" and conf["play"]["action_guidance"] >= 1
+    for name in ("dit_command.txt", "dit_config.json", "dit_metrics.jsonl", "dit_loss.png", "vae_command.txt"):
+        assert (d / "training" / name).is_file(), name
+    torch.set_num_threads(1)
+    out = tmp_path / "walk.mp4"
+    assert main(["play", "--actions", "W A D .", "-o", str(out), "--compare", "--seed", "1"]) == 0
+    info = probe(out)
+    assert (info["codec"], info["height"], info["frames"]) == ("h264", 64, 5) and info["width"] == 128
