@@ -12,19 +12,25 @@ from kinema.pipeline import default_model_dir
 from kinema.video import probe, read_metadata
 
 
-def test_shipped_model_is_complete_and_small():
-    d = default_model_dir()
-    assert d is not None and d.name == "kinema-physics"
+def check_shipped(d: Path | None, name: str) -> dict:
+    """A shipped model directory: its DiT and VAE in bf16 within 25 MB, and the record that produced them; returns
+    its config."""
+    from safetensors.torch import load_file
+
+    assert d is not None and d.name == name
     weights = sorted(d.glob("*.safetensors"))
     assert [w.name for w in weights] == ["dit.safetensors", "vae.safetensors"]
     assert sum(w.stat().st_size for w in weights) <= 25 * 2 ** 20
-    from safetensors.torch import load_file
     for w in weights:
         assert {v.dtype for v in load_file(str(w)).values()} == {torch.bfloat16}
-    conf = json.loads((d / "config.json").read_text())
+    for record in ("dit_command.txt", "dit_config.json", "dit_metrics.jsonl", "dit_loss.png", "vae_command.txt"):
+        assert (d / "training" / record).is_file(), record
+    return json.loads((d / "config.json").read_text())
+
+
+def test_shipped_model_is_complete_and_small():
+    conf = check_shipped(default_model_dir(), "kinema-physics")
     assert conf["kind"] == "pipeline" and conf["vae"]["time_down"] == 2  # 3 context frames = 2 latent frames
-    for name in ("dit_command.txt", "dit_config.json", "dit_metrics.jsonl", "dit_loss.png", "vae_command.txt"):
-        assert (d / "training" / name).is_file(), name  # the record that produced the weights
 
 
 def test_generate_uses_the_shipped_model_by_default(tmp_path, capsys):
@@ -79,21 +85,10 @@ def test_loading_and_sampling_import_no_training_machinery():
 
 
 def test_shipped_play_model_is_complete_small_and_plays_by_default(tmp_path):
-    from safetensors.torch import load_file
-
     from kinema.cli.play import default_model_dir as play_model_dir
 
-    d = play_model_dir()
-    assert d is not None and d.name == "kinema-explore"
-    weights = sorted(d.glob("*.safetensors"))
-    assert [w.name for w in weights] == ["dit.safetensors", "vae.safetensors"]
-    assert sum(w.stat().st_size for w in weights) <= 25 * 2 ** 20
-    for w in weights:
-        assert {v.dtype for v in load_file(str(w)).values()} == {torch.bfloat16}
-    conf = json.loads((d / "config.json").read_text())
+    conf = check_shipped(play_model_dir(), "kinema-explore")
     assert conf["kind"] == "play-model" and conf["play"]["action_guidance"] >= 1
-    for name in ("dit_command.txt", "dit_config.json", "dit_metrics.jsonl", "dit_loss.png", "vae_command.txt"):
-        assert (d / "training" / name).is_file(), name
     torch.set_num_threads(1)
     out = tmp_path / "walk.mp4"
     assert main(["play", "--actions", "W A D .", "-o", str(out), "--compare", "--seed", "1"]) == 0
