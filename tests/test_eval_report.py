@@ -87,7 +87,8 @@ class _Pipe:
 
     name, vae = "fake-pipe", None
 
-    def extend(self, video, *, prompt="", context_frames=3, frames=17, seed=0, steps=16, guidance=3.0):
+    def extend(self, video, *, prompt="", context_frames=3, frames=17, seed=0, steps=16, guidance=3.0,
+               history_guidance=False):
         world, scenario, split, _ = clip_of_seed(seed)
         h, w = video.shape[1:3]
         return Output(render_clip(world, scenario, split, seed, frames=frames, width=w, height=h).video, 10.0)

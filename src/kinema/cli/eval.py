@@ -99,6 +99,12 @@ def _load(args: argparse.Namespace):
     return model, vae
 
 
+def _sampling(args: argparse.Namespace) -> dict:
+    """How a continuation evaluation's model samples, as its results record it (protocol.extra)."""
+    return {"steps": args.steps, "guidance": args.guidance, "seed": args.seed,
+            "history_guidance": args.history_guidance}
+
+
 def _finish(args: argparse.Namespace, results: dict, examples: list, write_report) -> None:
     from pathlib import Path
 
@@ -124,9 +130,7 @@ def run_physics(args: argparse.Namespace) -> int:
     splits = {"id": ("id",), "ood": ("ood",), "both": ("id", "ood")}.get(args.split)
     if splits is None:
         raise ValueError(f"--split must be id, ood or both, got {args.split!r}")
-    cfg = PhysicsEvalConfig(scenarios=scenarios, splits=splits, n=args.n, size=args.size,
-                            extra={"steps": args.steps, "guidance": args.guidance, "seed": args.seed,
-                                   "history_guidance": args.history_guidance})
+    cfg = PhysicsEvalConfig(scenarios=scenarios, splits=splits, n=args.n, size=args.size, extra=_sampling(args))
     model, vae = _load(args)
     results, examples = evaluate_physics(model, cfg, vae=vae)
     print(f"physics eval of {results['model']}: {cfg.n} clips per cell, {args.size[0]}x{args.size[1]}, "
@@ -154,9 +158,7 @@ def run_scenes(args: argparse.Namespace) -> int:
     from kinema.worlds import scenes
 
     templates = scenes.HELDOUT_TEMPLATES if args.template == "all" else (args.template,)
-    cfg = ScenesEvalConfig(templates=templates, n=args.n, size=args.size,
-                           extra={"steps": args.steps, "guidance": args.guidance, "seed": args.seed,
-                                   "history_guidance": args.history_guidance})
+    cfg = ScenesEvalConfig(templates=templates, n=args.n, size=args.size, extra=_sampling(args))
     model, vae = _load(args)
     results, examples = evaluate_scenes(model, cfg, vae=vae)
     print(f"scenes eval of {results['model']}: {cfg.n} clips per held-out template, {args.size[0]}x{args.size[1]}, "

@@ -97,7 +97,7 @@ class PipelineModel:
         n = padded_length(frames, int(vae.cfg.time_down)) if vae is not None else frames
         out = self.pipe.extend(context, prompt=caption, context_frames=len(context), frames=n,
                                seed=int(seed) + self.seed_offset, steps=self.steps, guidance=self.guidance,
-                               **({"history_guidance": True} if self.history_guidance else {}))
+                               history_guidance=self.history_guidance)
         video = np.asarray(out.video)
         if video.shape[0] < frames:
             raise ValueError(f"Pipeline.extend returned {video.shape[0]} frames, asked for {n}")

@@ -243,9 +243,7 @@ def frame_source(bridge: float, prev: Tensor, eps: Tensor) -> Tensor:
 
 def bridge_start(cfg: PlayConfig, prev: Tensor, actions: Tensor, eps: Tensor) -> Tensor:
     """frame_source for frames (B, C, T, h, w) made with actions (B, T) from previous latents prev (B, C, T, h, w):
-    with PlayConfig.ego_motion the previous frames are first moved by their key's motion (ego_move)."""
-    if cfg.bridge == 0:
-        return eps
+    with PlayConfig.ego_motion (which needs a bridge) the previous frames are first moved by their key's motion."""
     return frame_source(cfg.bridge, ego_move(cfg, prev, actions), eps)
 
 
