@@ -7,7 +7,7 @@ import torch
 from kinema.eval import physics as E
 from kinema.eval.continuation import (Continuation, LinearExtrapolationModel, PipelineModel, RepeatLastModel,
                                       SimulatorModel)
-from kinema.eval.fidelity import PSNR_MAX, psnr, ssim
+from kinema.eval.fidelity import PSNR_MAX, psnr, sharpness, ssim
 from kinema.eval.parse import velocity_error
 from kinema.eval.sets import BLOCK, CELLS, clip_of_seed, eval_seed, render_clip, video_sha256
 from kinema.eval.stats import mean_ci, ratio_ci
@@ -228,3 +228,40 @@ def test_psnr_and_ssim_exact_values():
     assert 0 < ssim(s[1:], s[:-1]) < 1 and psnr(s[1:], s[:-1]) < PSNR_MAX
     with pytest.raises(ValueError, match="ssim"):
         ssim(a[:, :8, :8], a[:, :8, :8])
+
+
+def test_sharpness_exact_values():
+    flat = np.full((2, 8, 8, 3), 77, np.uint8)
+    assert sharpness(flat).tolist() == [0.0, 0.0]
+    checker = ((np.indices((8, 8)).sum(0) % 2) * 100).astype(np.uint8)  # 0/100: every inner |Laplacian| is 400
+    video = np.repeat(np.stack([checker, 255 - checker])[..., None], 3, axis=-1)  # (2, 8, 8, 3)
+    assert sharpness(video) == pytest.approx([400.0, 400.0])
+
+
+class _BlurVAE(torch.nn.Module):
+    """A VAE that blurs every frame with a 3x3 box (time_down 1): PSNR and SSIM fall, sharpness falls below 1."""
+
+    def __init__(self, pool: bool):
+        super().__init__()
+        self.pool = pool
+
+    def encode(self, x):
+        return x, x
+
+    def decode(self, z):
+        if not self.pool:
+            return z
+        frames = z.permute(0, 2, 1, 3, 4).flatten(0, 1)  # (B*T, 3, H, W)
+        box = torch.nn.functional.avg_pool2d(frames, 3, stride=1, padding=1, count_include_pad=False)
+        return box.unflatten(0, (z.shape[0], z.shape[2])).permute(0, 2, 1, 3, 4)
+
+
+def test_recon_reports_psnr_ssim_and_sharpness_per_world():
+    from kinema.eval.recon import WORLD_SOURCES, evaluate_recon
+
+    same = evaluate_recon(_BlurVAE(False), n=2, size=(32, 32), frames=5, progress=False)
+    blur = evaluate_recon(_BlurVAE(True), n=2, size=(32, 32), frames=5, progress=False)
+    for w in WORLD_SOURCES:
+        assert same["psnr_db"][w] == PSNR_MAX and same["ssim"][w] == pytest.approx(1.0)
+        assert same["sharpness"][w] == pytest.approx(1.0)
+        assert blur["psnr_db"][w] < PSNR_MAX and blur["ssim"][w] < 1 and 0 < blur["sharpness"][w] < 1

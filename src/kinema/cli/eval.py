@@ -77,7 +77,8 @@ def run_recon(args: argparse.Namespace) -> int:
     res = evaluate_recon(load_vae(args.model), n=args.n, size=args.size, frames=args.frames)
     print(f"VAE reconstruction, {res['n']} clips each, {res['size']}, {res['frames']} frames")
     for world, v in res["psnr_db"].items():
-        print(f"  PSNR {world:10s} {v:6.2f} dB")
+        print(f"  {world:10s} PSNR {v:6.2f} dB  SSIM {res['ssim'][world]:.3f}  sharpness vs truth "
+              f"{res['sharpness'][world]:.2f}")
     for s, v in res["recon_floor"].items():
         print(f"  reconstruction floor {s:10s} {'n/a' if v is None else f'{v:.4f}'} world units/s")
     if args.json:

@@ -50,3 +50,11 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     cov = blur(a * b) - mu_a * mu_b
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
     return float(s.mean())
+
+
+def sharpness(frames: np.ndarray) -> np.ndarray:
+    """Mean |4-neighbour Laplacian| of the luminance per frame: uint8 (T, H, W, 3) -> (T,). The ratio of a made
+    video's to the true one's says how much fine detail it keeps (1 = as much, blur < 1, grain or noise > 1)."""
+    y = np.asarray(frames, np.float64).mean(-1)  # (T, H, W)
+    lap = 4 * y[:, 1:-1, 1:-1] - y[:, :-2, 1:-1] - y[:, 2:, 1:-1] - y[:, 1:-1, :-2] - y[:, 1:-1, 2:]
+    return np.abs(lap).mean(axis=(1, 2))

@@ -1,5 +1,7 @@
-"""How much the video autoencoder loses: reconstruction PSNR per world and the Phyworld "reconstruction floor"
-(the physics-parse velocity error of VAE-reconstructed ground-truth video — no generated video can score below it).
+"""How much the video autoencoder loses: reconstruction PSNR, SSIM and sharpness per world and the Phyworld
+"reconstruction floor" (the physics-parse velocity error of VAE-reconstructed ground-truth video — no generated video
+can score below it). Sharpness is the reconstruction's mean |Laplacian| over the truth's (1 = all fine detail kept,
+< 1 = blurred): every frame a model makes goes through this decoder, so it is the ceiling of their detail too.
 
     kinema eval recon --model runs/vae -n 16
 
@@ -8,11 +10,10 @@ Clips come from the evaluation seeds (>= 10,000,000), never from the training se
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
+from kinema.eval.fidelity import psnr, sharpness, ssim
 from kinema.eval.parse import velocity_error
 from kinema.train.data import EVAL_SEED_START, to_model_video
 
@@ -27,30 +28,29 @@ def reconstruct(vae, video: np.ndarray) -> np.ndarray:
     return ((recon.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).numpy()
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * math.log10(255.0 ** 2 / max(mse, 1e-10))
-
-
 def evaluate_recon(vae, *, n: int = 16, size: tuple[int, int] = (64, 64), frames: int = 33,
                    progress: bool = True) -> dict:
-    """PSNR per world, and for each physics scenario the velocity error of parsed reconstructions vs ground truth."""
+    """PSNR (dB), SSIM and sharpness ratio per world ("psnr_db", "ssim", "sharpness"), and for each physics scenario
+    the velocity error of parsed reconstructions vs ground truth ("recon_floor")."""
     from tqdm.auto import tqdm
 
     from kinema.worlds import physics, render
 
     w, h = size
-    out: dict = {"n": n, "size": f"{w}x{h}", "frames": frames, "psnr_db": {}, "recon_floor": {}}
+    out: dict = {"n": n, "size": f"{w}x{h}", "frames": frames, "psnr_db": {}, "ssim": {}, "sharpness": {},
+                 "recon_floor": {}}
     jobs = [("psnr", world) for world in WORLD_SOURCES] + [("floor", s) for s in physics.SCENARIOS]
     bar = tqdm(total=len(jobs) * n, desc="eval recon", leave=False, disable=not progress)
     for kind, name in jobs:
-        vals = []
+        vals, sims, sharp = [], [], []
         for i in range(n):
             src = name if kind == "psnr" else f"physics/{name}"
             s = render(src, seed=EVAL_SEED_START + i, frames=frames, width=w, height=h)
             r = reconstruct(vae, s.video)
             if kind == "psnr":
                 vals.append(psnr(s.video, r))
+                sims.append(ssim(s.video, r))
+                sharp.append(sharpness(r).mean() / max(sharpness(s.video).mean(), 1e-9))
             else:
                 e = velocity_error(r, s.state)["error"]
                 if e is not None:
@@ -58,5 +58,7 @@ def evaluate_recon(vae, *, n: int = 16, size: tuple[int, int] = (64, 64), frames
             bar.update(1)
         key = "psnr_db" if kind == "psnr" else "recon_floor"
         out[key][name] = float(np.mean(vals)) if vals else None
+        if kind == "psnr":
+            out["ssim"][name], out["sharpness"][name] = float(np.mean(sims)), float(np.mean(sharp))
     bar.close()
     return out

@@ -36,11 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
+from kinema.eval.fidelity import psnr, sharpness, ssim
 from kinema.interactive.data import action_sequence, random_runs, scene_caption, walk
 from kinema.interactive.idm import KEYS, camera_for, estimate_actions, estimate_steps
 
@@ -71,41 +70,10 @@ def direction_by_key(est: list[str], truth: np.ndarray, clean: np.ndarray,
             right_total[1] += 1
     return out
 
+
 # ----------------------------------------------------------------------------------------------------------------------
-# Image metrics (uint8 (H, W, 3) frames)
+# Image metrics (uint8 frames; psnr, ssim and sharpness are kinema.eval.fidelity's)
 # ----------------------------------------------------------------------------------------------------------------------
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two uint8 images (peak 255); identical images give 100."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 100.0 if mse == 0 else min(100.0, 10.0 * math.log10(255.0 ** 2 / mse))
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM over pixels and channels (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03)."""
-    x = torch.from_numpy(np.ascontiguousarray(a)).double().permute(2, 0, 1)[None]  # (1, 3, H, W)
-    y = torch.from_numpy(np.ascontiguousarray(b)).double().permute(2, 0, 1)[None]
-    n = min(11, x.shape[-1], x.shape[-2])
-    g = torch.exp(-((torch.arange(n, dtype=torch.float64) - (n - 1) / 2) ** 2) / (2 * 1.5 ** 2))
-    g = g / g.sum()
-    win = (g[:, None] * g[None, :]).expand(3, 1, n, n)  # (3, 1, n, n)
-
-    def blur(v: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(v, win, groups=3)  # (1, 3, H - n + 1, W - n + 1)
-
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mx, my = blur(x), blur(y)
-    vx, vy, cxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
-    return float(s.mean())
-
-
-def sharpness(frames: np.ndarray) -> np.ndarray:
-    """Mean |4-neighbour Laplacian| of the luminance per frame: (T, H, W, 3) uint8 -> (T,)."""
-    y = frames.astype(np.float64).mean(-1)  # (T, H, W)
-    lap = 4 * y[:, 1:-1, 1:-1] - y[:, :-2, 1:-1] - y[:, 2:, 1:-1] - y[:, 1:-1, :-2] - y[:, 1:-1, 2:]
-    return np.abs(lap).mean(axis=(1, 2))
 
 
 def motion(frames: np.ndarray) -> np.ndarray:
