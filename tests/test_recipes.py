@@ -307,3 +307,47 @@ def test_a_dit_run_from_an_exported_model_exports_back_into_it(tmp_path, vae_run
     vae_after = load_file(str(model / "vae.safetensors"))
     assert all(torch.equal(vae_after[k], vae_before[k]) for k in vae_before)
     assert json.loads((model / "config.json").read_text())["vae_train"] == vae_train
+
+
+def test_a_model_directory_takes_a_decoder_finetune_of_its_own_vae(tmp_path, vae_run, capsys):
+    """How a shipped model gets a better decoder: train vae --init-from MODEL --freeze-encoder, then export MODEL --vae
+    RUN -o MODEL. The DiT's weights and record stay byte for byte; the VAE is the fine-tune's (in the model's dtype);
+    its record comes first and the model's earlier VAE record follows, renumbered. Another VAE is refused."""
+    from safetensors.torch import load_file
+
+    from kinema.train.recipes import run_weights
+
+    dit, model = tmp_path / "dit", tmp_path / "model"
+    assert main(["train", "dit", "--preset", "tiny", "--vae", str(vae_run), "--steps", "1", "--out", str(dit),
+                 *TINY]) == 0
+    assert main(["export", str(dit), "-o", str(model)]) == 0
+    before = {f.name: f.read_bytes() for f in [model / "dit.safetensors", *(model / "training").glob("dit_*")]}
+    conf_before = json.loads((model / "config.json").read_text())
+    dec = tmp_path / "dec"
+    assert main(["train", "vae", "--init-from", str(model), "--freeze-encoder", "--steps", "2", "--lr", "1e-2",
+                 "--out", str(dec), *TINY]) == 0
+    assert main(["export", str(model), "--vae", str(dec), "-o", str(model)]) == 0
+    assert {f.name: f.read_bytes() for f in [model / "dit.safetensors", *(model / "training").glob("dit_*")]} == before
+    tuned, shipped = run_weights(dec), load_file(str(model / "vae.safetensors"))
+    assert sorted(shipped) == sorted(tuned) and all(torch.equal(shipped[k], tuned[k].bfloat16()) for k in tuned)
+    rec = model / "training"
+    assert (rec / "vae_config.json").read_text() == (dec / "config.json").read_text()
+    assert (rec / "vae_init1_config.json").read_text() == (vae_run / "config.json").read_text()
+    conf = json.loads((model / "config.json").read_text())
+    assert conf["vae_train"]["freeze_encoder"] is True and conf["vae_train"]["train"]["steps"] == 2
+    assert {k: v for k, v in conf.items() if k != "vae_train"} == {k: v for k, v in conf_before.items()
+                                                                   if k != "vae_train"}
+
+    other = tmp_path / "other"  # a whole new VAE: its latents are not the ones the DiT learned
+    assert main(["train", "vae", "--preset", "tiny", "--steps", "1", "--seed", "9", "--out", str(other), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["export", str(model), "--vae", str(other), "-o", str(tmp_path / "m2")]) == 2
+    assert "another VAE" in capsys.readouterr().err and not (tmp_path / "m2").exists()
+    moved = tmp_path / "moved"  # warm-started from the model with the encoder trained too: same config, new latents
+    assert main(["train", "vae", "--init-from", str(model), "--steps", "2", "--lr", "1e-2", "--out", str(moved),
+                 *TINY]) == 0
+    capsys.readouterr()
+    assert main(["export", str(model), "--vae", str(moved), "-o", str(tmp_path / "m2")]) == 2
+    assert "another encoder" in capsys.readouterr().err and not (tmp_path / "m2").exists()
+    assert main(["export", str(model), "-o", str(tmp_path / "m3")]) == 2
+    assert "give --vae" in capsys.readouterr().err

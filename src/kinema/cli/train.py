@@ -101,12 +101,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "them) stay exactly the same")
     p.set_defaults(run=run)
 
-    e = sub.add_parser("export", help="bundle a trained DiT run (and its VAE) into a bf16 model directory")
-    e.add_argument("run_dir", help="the DiT run directory")
+    e = sub.add_parser("export", help="bundle a trained DiT run (and its VAE) into a bf16 model directory, or give "
+                       "a model directory a fine-tuned decoder")
+    e.add_argument("run_dir", help="the DiT run directory, or with --vae an exported model directory (a pipeline or a "
+                   "play model such as kinema-explore) to copy with that VAE instead of its own")
     e.add_argument("-o", "--out", required=True, help="model directory to write")
     e.add_argument("--name", default=None, help="model name recorded in config.json (default: the folder's name)")
     e.add_argument("--vae", default=None,
-                   help="ship this VAE run instead of the DiT's own: a decoder fine-tune with the same encoder")
+                   help="ship this VAE run instead of the DiT's own: a decoder fine-tune with the same encoder "
+                        "(kinema train vae --init-from ... --freeze-encoder)")
     e.set_defaults(run=run_export)
 
 
@@ -143,8 +146,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from kinema.train.export import export_pipeline
+    from kinema.train.export import MODEL_KINDS, export_pipeline, replace_vae
+    from kinema.train.recipes import read_config
 
-    out = export_pipeline(args.run_dir, args.out, name=args.name, vae=args.vae)
+    if read_config(args.run_dir).get("kind") in MODEL_KINDS:  # a model directory: only its VAE can change
+        if not args.vae:
+            raise ValueError(f"{args.run_dir} is an exported model directory: give --vae (a decoder fine-tune of "
+                             "it) to copy it with that VAE, or export a run directory")
+        out = replace_vae(args.run_dir, args.vae, args.out, name=args.name)
+    else:
+        out = export_pipeline(args.run_dir, args.out, name=args.name, vae=args.vae)
     print(f"wrote {out}")
     return 0

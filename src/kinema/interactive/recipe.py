@@ -460,7 +460,7 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
     config.json keeps the run's under "play_trained")."""
     from kinema import __version__
     from kinema.train.checkpoint import write_json, write_safetensors
-    from kinema.train.export import cast_state, copy_training_record, exportable_run
+    from kinema.train.export import cast_state, copy_training_record, exportable_run, vae_train
     from kinema.train.recipes import recalled_path, run_weights, vae_source
 
     run = Path(run_dir)
@@ -478,8 +478,7 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
     model = {"kind": "play-model", "name": name or out.name, "kinema_version": __version__, "dit": conf["model"],
              "play": asdict(play_cfg), **({"play_trained": conf["play"]} if play else {}), "vae": conf["vae"],
              "text_encoder": conf["text_encoder"], "data": conf["data"], "train": conf["train"], "dit_step": step,
-             "vae_train": {"preset": vae_conf.get("preset"), "data": vae_conf.get("data"),
-                           "train": vae_conf.get("train")},
+             "vae_train": vae_train(vae_conf),
              "dtype": str(dtype).removeprefix("torch.")}
     write_json(out / "config.json", model)
     copy_training_record(run, vae_run, out / "training")  # dit_*, vae_*: configs, metrics, logs

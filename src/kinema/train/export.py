@@ -51,9 +51,7 @@ def export_pipeline(run_dir: str | Path, out_dir: str | Path, *, name: str | Non
     model = {
         "kind": "pipeline", "name": name or out.name, "kinema_version": __version__,
         "dit": conf["model"], "vae": conf["vae"], "text_encoder": conf["text_encoder"], "flow": conf["flow"],
-        "data": conf["data"], "train": conf["train"], "dit_step": step,
-        "vae_train": {"preset": vae_conf.get("preset"), "data": vae_conf.get("data"), "train": vae_conf.get("train"),
-                      "init_from": vae_conf.get("init_from"), "freeze_encoder": bool(vae_conf.get("freeze_encoder"))},
+        "data": conf["data"], "train": conf["train"], "dit_step": step, "vae_train": vae_train(vae_conf),
         "dtype": str(dtype).removeprefix("torch."),
     }
     write_json(out / "config.json", model)
@@ -61,6 +59,46 @@ def export_pipeline(run_dir: str | Path, out_dir: str | Path, *, name: str | Non
     card = out / "README.md"
     if not card.is_file():  # a hand-edited card (with evaluation numbers) is kept on re-export
         card.write_text(_model_card(model, step), encoding="utf-8")
+    return out
+
+
+def vae_train(vae_conf: dict) -> dict:
+    """How a shipped VAE was trained, as a model directory's config.json records it ("vae_train")."""
+    return {"preset": vae_conf.get("preset"), "data": vae_conf.get("data"), "train": vae_conf.get("train"),
+            "init_from": vae_conf.get("init_from"), "freeze_encoder": bool(vae_conf.get("freeze_encoder"))}
+
+
+def replace_vae(model_dir: str | Path, vae: str | Path, out_dir: str | Path, *, name: str | None = None) -> Path:
+    """A copy of an exported model directory (a pipeline or a play model) that ships the VAE of `vae` instead of its
+    own: a decoder fine-tune (`kinema train vae --init-from MODEL_DIR --freeze-encoder`), whose encoder and latent
+    normalisation must equal the model's, so the DiT's latents stay exactly as they were. The DiT's weights are copied
+    as they are; training/ gets the VAE run's record (the model's earlier VAE record renumbered after it). out_dir
+    may be model_dir itself: everything is read before anything is written."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    src, out = Path(model_dir), Path(out_dir)
+    conf = read_config(src)
+    if conf.get("kind") not in MODEL_KINDS:
+        raise ValueError(f"{src} is not an exported model directory (config kind {conf.get('kind')!r})")
+    vae_cfg, weights, vae_conf = vae_source(vae)
+    base = load_file(str(src / "vae.safetensors"))
+    dtype = next(iter(base.values())).dtype
+    if vae_cfg != conf["vae"]:
+        raise ValueError(f"{vae} is another VAE (architecture or latent normalisation) than {src}'s; only a decoder "
+                         f"fine-tune of it (kinema train vae --init-from {src} --freeze-encoder) can replace it")
+    weights = cast_state(weights, dtype)
+    _check_same_encoder(base, weights, src, vae)
+    conf = {**conf, "name": name or conf.get("name") or out.name, "vae_train": vae_train(vae_conf)}
+    out.mkdir(parents=True, exist_ok=True)
+    if out.resolve() != src.resolve():
+        for f in ("dit.safetensors", "README.md"):
+            if (src / f).is_file():
+                shutil.copyfile(src / f, out / f)
+    copy_training_record(src, Path(vae), out / "training")  # reads both records first
+    write_safetensors(out / "vae.safetensors", weights, {})
+    write_json(out / "config.json", conf)
     return out
 
 
