@@ -310,8 +310,8 @@ def test_a_dit_run_from_an_exported_model_exports_back_into_it(tmp_path, vae_run
 
 
 def test_a_model_directory_takes_a_decoder_finetune_of_its_own_vae(tmp_path, vae_run, capsys):
-    """How a shipped model gets a better decoder: train vae --init-from MODEL --freeze-encoder, then export MODEL --vae
-    RUN -o MODEL. The DiT's weights and record stay byte for byte; the VAE is the fine-tune's (in the model's dtype);
+    """How a shipped model gets a better decoder: train vae --init-from MODEL --freeze-encoder (here with the objects
+    weighted up, --fg-weight), then export MODEL --vae RUN -o MODEL. The DiT's weights and record stay byte for byte; the VAE is the fine-tune's (in the model's dtype);
     its record comes first and the model's earlier VAE record follows, renumbered. Another VAE is refused."""
     from safetensors.torch import load_file
 
@@ -325,7 +325,8 @@ def test_a_model_directory_takes_a_decoder_finetune_of_its_own_vae(tmp_path, vae
     conf_before = json.loads((model / "config.json").read_text())
     dec = tmp_path / "dec"
     assert main(["train", "vae", "--init-from", str(model), "--freeze-encoder", "--steps", "2", "--lr", "1e-2",
-                 "--out", str(dec), *TINY]) == 0
+                 "--fg-weight", "4", "--out", str(dec), *TINY]) == 0
+    assert json.loads((dec / "config.json").read_text())["objective"]["fg_weight"] == 4
     assert main(["export", str(model), "--vae", str(dec), "-o", str(model)]) == 0
     assert {f.name: f.read_bytes() for f in [model / "dit.safetensors", *(model / "training").glob("dit_*")]} == before
     tuned, shipped = run_weights(dec), load_file(str(model / "vae.safetensors"))

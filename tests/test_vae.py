@@ -297,3 +297,25 @@ def test_bad_latent_raises():
 def test_bad_config_raises(kwargs):
     with pytest.raises(ValueError):
         replace(TINY, **kwargs)
+
+
+def test_object_weighted_loss_weights_the_objects_pixels_only():
+    """vae_loss's weight: all ones is the plain loss exactly; VAEObjective(fg_weight) weights the pixels further than
+    0.2 from the clip's median colour (an object on a flat background) 1 + fg_weight times and leaves the metrics."""
+    from kinema.train.recipes import VAEObjective
+
+    model = random_model()
+    v = torch.full((2, 3, 5, 8, 8), -0.6)
+    v[:, :, :, 2:4, 3:6] = 0.7  # an object: 6 of 64 pixels in every frame
+    v[1, 1, :, 5, 5] = -0.5  # 0.1 from the background: not an object
+    plain, m = vae_loss(model, v)
+    ones, _ = vae_loss(model, v, weight=torch.ones(2, 1, 5, 8, 8))
+    assert torch.equal(plain, ones)
+    mask = torch.zeros(2, 1, 5, 8, 8)
+    mask[:, :, :, 2:4, 3:6] = 1
+    want, _ = vae_loss(model, v, weight=1 + 4 * mask)
+    got, metrics, tokens = VAEObjective(fg_weight=4)(model, {"video": v}, None)
+    assert torch.allclose(got, want, rtol=1e-6) and not torch.allclose(got, plain, rtol=1e-3)
+    assert metrics["psnr"] == pytest.approx(m["psnr"]) and tokens == 2 * 5 * 8 * 8
+    with pytest.raises(ValueError, match="fg_weight"):
+        VAEObjective(fg_weight=-1)

@@ -91,8 +91,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "targets; Frans et al. 2024) so that 2-4 sampling steps keep quality; 0 = plain flow matching; "
                         "0.25 is the paper's share")
     p.add_argument("--fg-weight", type=float, default=0.0, metavar="W",
-                   help="dit only: extra loss weight on latent positions covered by objects (pixels away from the "
-                        "clip's dominant colour): weight 1 + W there, 1 elsewhere; 0 = plain MSE")
+                   help="extra loss weight where objects are (pixels away from the clip's dominant colour): weight "
+                        "1 + W there, 1 elsewhere; 0 = plain loss. dit: on the latent positions they cover; vae: on "
+                        "their pixels")
     p.add_argument("--init-from", default=None, metavar="DIR",
                    help="start from the weights of an exported model or a run of the same kind (a warm start, not "
                         "a resume: new optimizer and schedule)")
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     train_cfg = train_config(args, out, compile=args.compile, fsdp=args.fsdp)
     if args.model == "vae":
         trainer = build_vae_run(args.preset, data_cfg, train_cfg, resume=args.resume, init_from=args.init_from,
-                                freeze_encoder=args.freeze_encoder)
+                                freeze_encoder=args.freeze_encoder, fg_weight=args.fg_weight)
     else:
         if not args.vae:
             raise ValueError("kinema train dit needs --vae RUN_OR_MODEL_DIR (train one with: kinema train vae ...)")

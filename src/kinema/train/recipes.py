@@ -204,14 +204,25 @@ def restore_or_fit_latent_stats(vae, data, train_cfg, *, resume: bool,
 
 
 class VAEObjective:
-    def __init__(self, kl_weight: float = 1e-4, edge_weight: float = 0.0) -> None:
-        self.kl_weight, self.edge_weight = kl_weight, edge_weight
+    """Reconstruction + KL (kinema.models.vae.vae_loss). fg_weight > 0 weights the pixels of objects (those further
+    than 25 levels from the clip's dominant colour, foreground_mask at pixel resolution) 1 + fg_weight times: a ball
+    is a few percent of a physics frame, and its outline and colour are what the evaluation's parser reads."""
+
+    def __init__(self, kl_weight: float = 1e-4, edge_weight: float = 0.0, fg_weight: float = 0.0) -> None:
+        if not fg_weight >= 0:
+            raise ValueError(f"fg_weight must be >= 0, got {fg_weight}")
+        self.kl_weight, self.edge_weight, self.fg_weight = kl_weight, edge_weight, fg_weight
 
     def __call__(self, model, batch, generator):
         from kinema.models.vae import vae_loss
 
         video = batch["video"]  # (B, 3, T, H, W)
-        loss, metrics = vae_loss(model, video, generator, kl_weight=self.kl_weight, edge_weight=self.edge_weight)
+        weight = None
+        if self.fg_weight > 0:
+            B, _, T, H, W = video.shape
+            weight = 1 + self.fg_weight * foreground_mask(video, T, H, W)[:, None]  # (B, 1, T, H, W)
+        loss, metrics = vae_loss(model, video, generator, kl_weight=self.kl_weight, edge_weight=self.edge_weight,
+                                 weight=weight)
         metrics.pop("loss", None)
         return loss, metrics, int(video[:, 0].numel())  # tokens = pixels x frames
 
@@ -361,9 +372,11 @@ def dit_sample_fn(vae, text_encoder, data_cfg: DataConfig, flow: FlowConfig, pro
 
 
 def build_vae_run(preset: str | None, data_cfg: DataConfig, train_cfg, *, resume: bool = False,
-                  kl_weight: float = 1e-4, init_from: str | Path | None = None, freeze_encoder: bool = False):
+                  kl_weight: float = 1e-4, init_from: str | Path | None = None, freeze_encoder: bool = False,
+                  fg_weight: float = 0.0):
     """A VAE training run. init_from (a VAE run or model directory) warm-starts from its weights and architecture;
-    freeze_encoder trains the decoder only, so the latents (and any DiT trained on them) stay exactly as they were."""
+    freeze_encoder trains the decoder only, so the latents (and any DiT trained on them) stay exactly as they were;
+    fg_weight weights the objects' pixels up (VAEObjective)."""
     from kinema.models.vae import PRESETS, CausalVAE
     from kinema.train.trainer import Trainer
 
@@ -395,10 +408,10 @@ def build_vae_run(preset: str | None, data_cfg: DataConfig, train_cfg, *, resume
         model.encoder.requires_grad_(False)
     data = make_data(data_cfg, train_cfg.batch_size, train_cfg.seed)
     run_config = {"kind": "vae", "preset": preset, "model": asdict(cfg), "data": data_cfg.to_dict(),
-                  "objective": {"kl_weight": kl_weight},
+                  "objective": {"kl_weight": kl_weight, "fg_weight": fg_weight},
                   "init_from": None if init_from is None else recorded_path(init_from, train_cfg.out_dir),
                   "freeze_encoder": freeze_encoder}
-    return Trainer(model, VAEObjective(kl_weight), data, train_cfg, run_config=run_config,
+    return Trainer(model, VAEObjective(kl_weight, fg_weight=fg_weight), data, train_cfg, run_config=run_config,
                    sample_fn=vae_sample_fn(data), resume=resume)
 
 
