@@ -311,8 +311,9 @@ def test_a_dit_run_from_an_exported_model_exports_back_into_it(tmp_path, vae_run
 
 def test_a_model_directory_takes_a_decoder_finetune_of_its_own_vae(tmp_path, vae_run, capsys):
     """How a shipped model gets a better decoder: train vae --init-from MODEL --freeze-encoder (here with the objects
-    weighted up, --fg-weight), then export MODEL --vae RUN -o MODEL. The DiT's weights and record stay byte for byte; the VAE is the fine-tune's (in the model's dtype);
-    its record comes first and the model's earlier VAE record follows, renumbered. Another VAE is refused."""
+    weighted up, --fg-weight), then export MODEL --vae RUN -o MODEL. The DiT's weights and record stay byte for byte;
+    the VAE is the fine-tune's (in the model's dtype); its record comes first and the model's earlier VAE record
+    follows, renumbered. Another VAE is refused."""
     from safetensors.torch import load_file
 
     from kinema.train.recipes import run_weights
