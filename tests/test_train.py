@@ -315,3 +315,11 @@ def test_export_without_ema_needs_which_model(tmp_path):
         export_model(run_dir, tmp_path / "out")
     sd = load_file(str(export_model(run_dir / "ckpt-000002", tmp_path / "out", which="model", dtype=torch.float32)))
     assert_same_tensors(sd, weights(run_dir / "ckpt-000002", "model"))
+
+
+def test_command_txt_names_the_program_not_its_path_on_this_machine():
+    from kinema.train.trainer import command_line
+
+    assert command_line(["/home/me/repo/.venv/bin/kinema", "train", "vae", "--out", "runs/a b"]) == \
+        "kinema train vae --out 'runs/a b'"
+    assert command_line(["/home/me/repo/src/kinema/__main__.py", "train", "dit"]) == "python -m kinema train dit"

@@ -196,6 +196,16 @@ def to_device(batch: Any, device: torch.device) -> Any:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+
+def command_line(argv: list[str]) -> str:
+    """argv as a run's command.txt records it, the program by its name rather than its path on this machine (a console
+    script /somewhere/.venv/bin/kinema -> kinema; python -m kinema's /somewhere/kinema/__main__.py -> python -m
+    kinema), every argument shell-quoted as given."""
+    prog = Path(argv[0]).name if argv else ""
+    if prog == "__main__.py":
+        prog = f"python -m {Path(argv[0]).parent.name}"
+    return " ".join([prog, *(shlex.quote(a) for a in argv[1:])])
+
 class Trainer:
     """Trainer(model, objective, data, cfg, run_config=..., sample_fn=None, resume=False).fit()
 
@@ -294,7 +304,7 @@ class Trainer:
             truncate_metrics(metrics_path, self.step)
             with open(self.run_dir / "command.txt", "a", encoding="utf-8") as f:  # every start and resume, in order
                 f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} from step {self.step}: "
-                        f"{' '.join(shlex.quote(a) for a in sys.argv)}\n")
+                        f"{command_line(sys.argv)}\n")
         self.module.train()
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.main, desc="train", dynamic_ncols=True)
         t_start, wall_start = time.perf_counter(), self.wall_s
