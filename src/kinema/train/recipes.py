@@ -219,8 +219,7 @@ class VAEObjective:
         video = batch["video"]  # (B, 3, T, H, W)
         weight = None
         if self.fg_weight > 0:
-            B, _, T, H, W = video.shape
-            weight = 1 + self.fg_weight * foreground_mask(video, T, H, W)[:, None]  # (B, 1, T, H, W)
+            weight = 1 + self.fg_weight * foreground_mask(video, *video.shape[2:])[:, None]  # (B, 1, T, H, W)
         loss, metrics = vae_loss(model, video, generator, kl_weight=self.kl_weight, edge_weight=self.edge_weight,
                                  weight=weight)
         metrics.pop("loss", None)
