@@ -2,7 +2,7 @@
 
     python docs/eval/candidates/kinema-explore-checks-2026-12-05.py judge-blur      # the judge on blurred ground truth
     python docs/eval/candidates/kinema-explore-checks-2026-12-05.py judge-turns     # partial turns: read as strafes?
-    python docs/eval/candidates/kinema-explore-checks-2026-12-05.py key-ranking [MODEL]   # does the DiT's loss pick the key?
+    python docs/eval/candidates/kinema-explore-checks-2026-12-05.py key-ranking [MODEL]  # the DiT's loss picks the key?
 
 One thread (OMP_NUM_THREADS=1), evaluation worlds only (seeds >= EVAL_SEED_START), fixed seeds.
 """

@@ -32,7 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     r.set_defaults(run=run_recon)
 
-    N_PHYSICS, N_SCENES = 20, 16  # = kinema.eval.physics/scenes.DEFAULT_N (tests check), not imported: --help stays fast
+    # = kinema.eval.physics/scenes.DEFAULT_N (tests check), not imported: --help stays fast
+    N_PHYSICS, N_SCENES = 20, 16
 
     ph = esub.add_parser("physics", help="Phyworld physical-law evaluation: velocity error vs floors, ID and OOD")
     _continuation_flags(ph, N_PHYSICS)

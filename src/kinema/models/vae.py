@@ -334,8 +334,8 @@ class CausalVAE(nn.Module):
         return self.cfg.time_down
 
     def initialize_weights(self, generator: torch.Generator | None = None) -> None:
-        """Xavier convs, zero biases, unit norms; the residual branch of every block and sampler starts at zero,
-        so a fresh VAE is conv_in -> space-to-channel averaging -> conv_out -> conv_in -> channel-to-space -> conv_out."""
+        """Xavier convs, zero biases, unit norms; the residual branch of every block and sampler starts at zero, so a
+        fresh VAE is conv_in -> space-to-channel averaging -> conv_out -> conv_in -> channel-to-space -> conv_out."""
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
                 nn.init.xavier_uniform_(m.weight, generator=generator)

@@ -33,7 +33,8 @@ def parse_name(name: str) -> tuple[str, str | None]:
     world, _, scenario = name.partition("/")
     mod = world_module(world)
     if scenario and scenario not in mod.SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r} for world {world!r}; choose one of: {', '.join(mod.SCENARIOS)}")
+        raise ValueError(f"unknown scenario {scenario!r} for world {world!r}; choose one of: "
+                         f"{', '.join(mod.SCENARIOS)}")
     return world, scenario or None
 
 
