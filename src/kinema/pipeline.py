@@ -66,7 +66,7 @@ class Pipeline:
             raise ValueError(f"{p} is not a DiT run or an exported kinema model (config kind {kind!r})")
         vae, dit_weights, dit_cfg = load_trained(p, conf, run=kind == "dit")
         if kind == "pipeline":
-            name = conf.get('version', f"step {conf.get('dit_step')}")
+            name = conf.get("version", f"step {conf.get('dit_step')}")
             version = f"{name} sha256:{_sha256(p / 'dit.safetensors')}"
         else:
             version = f"run checkpoint {latest_checkpoint(p).name}"
