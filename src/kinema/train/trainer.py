@@ -196,7 +196,6 @@ def to_device(batch: Any, device: torch.device) -> Any:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-
 def command_line(argv: list[str]) -> str:
     """argv as a run's command.txt records it, the program by its name rather than its path on this machine (a console
     script /somewhere/.venv/bin/kinema -> kinema; python -m kinema's /somewhere/kinema/__main__.py -> python -m
@@ -205,6 +204,7 @@ def command_line(argv: list[str]) -> str:
     if prog == "__main__.py":
         prog = f"python -m {Path(argv[0]).parent.name}"
     return " ".join([prog, *(shlex.quote(a) for a in argv[1:])])
+
 
 class Trainer:
     """Trainer(model, objective, data, cfg, run_config=..., sample_fn=None, resume=False).fit()
