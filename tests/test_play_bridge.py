@@ -16,7 +16,8 @@ import torch
 from kinema.cli import main
 from kinema.interactive import recipe as R
 from kinema.interactive.data import ExploreActionData, PlayDataConfig
-from kinema.interactive.model import KEYS, START, PlayConfig, bridge_start, ego_warp, fit_ego_motion, frame_source
+from kinema.interactive.model import (KEYS, START, PlayConfig, bridge_start, ego_move, ego_warp, fit_ego_motion,
+                                     frame_source)
 from kinema.interactive.session import PlayModel, Session
 from kinema.worlds import explore as E
 
@@ -171,6 +172,42 @@ def test_bridge_start_moves_the_previous_frame_by_the_key(bridged):
             replace(cfg, **bad)
 
 
+def test_ego_gain_raises_only_the_zooms_of_w_and_s(bridged):
+    cfg = replace(bridged.cfg, ego_motion=EGO)
+    z, acts = _smooth(1)[:, :, None].expand(-1, -1, 7, -1, -1), torch.arange(7)[None]  # every key once
+    gained = tuple((zoom ** 2, dx) if k in ("W", "S") else (zoom, dx) for k, (zoom, dx) in zip(KEYS, EGO))
+    torch.testing.assert_close(ego_move(replace(cfg, ego_gain=2.0), z, acts),
+                               ego_move(replace(cfg, ego_motion=gained), z, acts), atol=1e-5, rtol=0)
+    flat = ego_move(replace(cfg, ego_gain=0.0), z, acts)  # W and S without their zoom: the frame as it was
+    torch.testing.assert_close(flat[:, :, :2], z[:, :, :2], atol=1e-5, rtol=0)
+    torch.testing.assert_close(flat[:, :, 2:], ego_move(cfg, z, acts)[:, :, 2:])
+    for bad in (-0.5, 4.5):
+        with pytest.raises(ValueError, match="ego_gain must be in"):
+            replace(cfg, ego_gain=bad)
+
+
+def test_a_session_may_play_with_another_ego_gain(bridged, monkeypatch):
+    """With a DiT that returns zero velocity, a W frame is the previous latent zoomed by the model's W zoom raised
+    to the session's gain, plus sigma times the noise; a model without ego motion refuses a gain."""
+    def still(self, x, t, cond=None, cache=None):
+        return torch.zeros_like(x)
+
+    ego = replace(bridged, cfg=replace(bridged.cfg, ego_motion=EGO))
+    monkeypatch.setattr(type(bridged.dit), "forward", still)
+    out = {}
+    for gain in (0.0, 3.0):
+        s = Session(ego, "a garden", seed=5, steps=2, keep_latents=True, ego_gain=gain)
+        s.start_from_image(_start())
+        s.step("W")
+        out[gain] = s.latents
+    noise = out[0.0][1] - out[0.0][0]  # gain 0: W leaves the frame where it was
+    moved = ego_warp(out[3.0][0], torch.tensor([[[EGO[0][0] ** 3, 0.0]]]))
+    torch.testing.assert_close(out[3.0][1], moved + noise, atol=1e-5, rtol=1e-5)
+    assert ego.cfg.ego_gain == 1.0  # the model itself is left as it was
+    with pytest.raises(ValueError, match="has no ego motion"):
+        Session(bridged, "a garden", ego_gain=2.0)
+
+
 def test_training_starts_from_the_previous_latent_moved_by_the_true_key(bridged, monkeypatch):
     """Also where action dropout hides the key from the DiT: play moves the frame by the key pressed either way."""
     data = ExploreActionData(PlayDataConfig(size="16x16", frames=6), batch_size=2, seed=2)
@@ -260,10 +297,17 @@ def test_ego_motion_run_fits_records_exports_and_resumes(tmp_path, capsys):
     assert json.loads((tmp_path / "ego" / "config.json").read_text())["play"]["ego_motion"] == fitted
     assert main(["play", "export", str(tmp_path / "ego"), "-o", str(tmp_path / "model")]) == 0
     assert [list(p) for p in R.load_play(tmp_path / "model").cfg.ego_motion] == fitted  # play moves frames as trained
+    assert main(["play", "export", str(tmp_path / "ego"), "-o", str(tmp_path / "gained"), "--ego-gain", "3"]) == 0
+    assert R.load_play(tmp_path / "gained").cfg.ego_gain == 3.0 and R.load_play(tmp_path / "model").cfg.ego_gain == 1
     with pytest.raises(ValueError, match="distilling from such a teacher is not supported"):
         R.load_teacher(tmp_path / "model", R.load_play(tmp_path / "model").vae, 2.0, bridge=0.5)
     capsys.readouterr()
     plain = [a if a != str(tmp_path / "ego") else str(tmp_path / "plain") for a in run]
     assert main([*plain, "--steps", "1", "--ego-motion"]) == 2  # refused before any fitting or training
     assert "it needs --bridge SIGMA > 0" in capsys.readouterr().err
+    assert main([*plain, "--steps", "1", "--bridge", "0.5", "--ego-gain", "2"]) == 2
+    assert "--ego-gain raises the zooms of the ego motion: it needs --ego-motion" in capsys.readouterr().err
     assert not (tmp_path / "plain" / "config.json").exists()
+    assert main([*plain, "--steps", "1", "--bridge", "0.5", "--ego-motion", "--ego-gain", "2"]) == 0
+    assert "ego gain 2: frames start from W zoomed" in capsys.readouterr().out
+    assert json.loads((tmp_path / "plain" / "config.json").read_text())["play"]["ego_gain"] == 2.0

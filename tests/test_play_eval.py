@@ -4,6 +4,8 @@ evaluation of a tiny random model (intervals over worlds, steps from the true pa
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -141,3 +143,15 @@ def test_teacher_forced_steps_go_on_from_the_true_frames(tiny, monkeypatch):
         teacher_forced(tiny, truth[:3], keys)
     assert own.shape == truth.shape
 
+
+
+def test_eval_play_records_and_reports_the_ego_gain(tiny):
+    from kinema.interactive.evaluate import evaluate_play, format_report
+
+    ego = ((1.1, 0.0), (0.9, 0.0), (1.0, 1.5), (1.0, -1.5), (1.0, 0.5), (1.0, -0.5), (1.0, 0.0))
+    moving = replace(tiny, cfg=replace(tiny.cfg, bridge=0.5, ego_motion=ego))
+    args = {"n": 1, "frames": 3, "policies": ("random",), "idm_worlds": 0, "progress": False}
+    res = evaluate_play(moving, ego_gain=2.0, **args)
+    assert res["ego_gain"] == 2.0 and "ego gain 2," in format_report(res)[0]
+    assert evaluate_play(moving, **args)["ego_gain"] == 1.0  # the model's own, not printed
+    assert "ego_gain" not in evaluate_play(tiny, **args)  # no ego motion, no gain

@@ -45,6 +45,9 @@ def add_play_model_flags(p: argparse.ArgumentParser, *, default: str | None = "t
         p.add_argument("--ctx-noise", type=float, default=None, metavar="T",
                        help="noise level of committed frames in the cache (default: the model's; within its trained "
                             "range)")
+        p.add_argument("--ego-gain", type=float, default=None, metavar="G",
+                       help="a model with ego motion: start each frame from the previous one with W's and S's zoom "
+                            "raised to the power G (larger = steps forward and back show more; default: the model's)")
     p.add_argument("--action-guidance", type=float, default=None, metavar="G",
                    help="classifier-free guidance on the action: v_null + G (v_action - v_null); 1 = off (default: "
                         "the model's; > 1 needs a model trained with --action-dropout and runs two branches per "
@@ -142,6 +145,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with --bridge: start each new frame from the previous one moved by its key's average camera "
                         "motion (a zoom about the centre and a sideways shift per key, fitted to the training walks' "
                         "latents when the run starts; saved with the model, play follows it)")
+    t.add_argument("--ego-gain", type=float, default=1.0, metavar="G",
+                   help="with --ego-motion: raise the fitted zooms of W and S to the power G (the fit under-reads a "
+                        "step forward or back; saved with the model, play follows it); 1 = as fitted")
     t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "
                    "(the rest: random runs of keys)")
     t.add_argument("--key-weight", action="append", default=[], metavar="KEY=W",
@@ -164,6 +170,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--action-guidance", type=float, default=None, metavar="G",
                    help="ship this action guidance as the model's play default instead of the run's (e.g. the value "
                         "kinema eval play chose)")
+    e.add_argument("--ego-gain", type=float, default=None, metavar="G",
+                   help="ship this ego gain (W's and S's zoom raised to the power G) as the model's play default "
+                        "instead of the run's")
     e.set_defaults(run=run_export)
 
     b = psub.add_parser("bench", help="frames per second and latency per frame (batch 1)")
@@ -239,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
     fps, (w, h) = model.cfg.fps, args.size or model.size
     prompt = args.prompt or scene_caption(world, fps)["en"]["detailed"]
     session = Session(model, prompt, seed=args.seed, steps=args.steps, ctx_noise=args.ctx_noise,
-                      action_guidance=args.action_guidance)
+                      action_guidance=args.action_guidance, ego_gain=args.ego_gain)
     first = world.view(world.start_pose(), w, h) if start == "world" else None
 
     if args.live:
@@ -294,7 +303,8 @@ def run_train(args: argparse.Namespace) -> int:
                                                self_rollout=args.self_rollout,
                                                self_rollout_target=args.self_rollout_target, distill=args.distill,
                                                distill_steps=args.distill_steps,
-                                               distill_guidance=args.distill_guidance, bridge=args.bridge),
+                                               distill_guidance=args.distill_guidance, bridge=args.bridge,
+                                               ego_gain=args.ego_gain),
                              resume=args.resume, init_from=args.init_from, teacher=args.teacher,
                              ego_motion=args.ego_motion)
     trainer.fit()
@@ -317,7 +327,8 @@ def run_vae(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from kinema.interactive.recipe import export_play
 
-    play = {"action_guidance": args.action_guidance} if args.action_guidance is not None else None
+    play = {k: v for k, v in (("action_guidance", args.action_guidance), ("ego_gain", args.ego_gain))
+            if v is not None} or None
     out, size = export_play(args.run_dir, args.out, name=args.name, play=play)
     print(f"wrote {out} ({size / 2 ** 20:.1f} MiB)")
     return 0
@@ -345,7 +356,8 @@ def run_eval(args: argparse.Namespace) -> int:
     policies = tuple(p.strip() for p in args.policies.split(",") if p.strip())
     examples: list = []
     res = evaluate_play(_load(args.model), n=args.n, frames=args.frames, policies=policies, steps=args.steps,
-                        ctx_noise=args.ctx_noise, action_guidance=args.action_guidance, seed=args.seed,
+                        ctx_noise=args.ctx_noise, action_guidance=args.action_guidance, ego_gain=args.ego_gain,
+                        seed=args.seed,
                         idm_worlds=args.idm_worlds, examples=examples)
     print("\n".join(format_report(res)))
     options = argparse.ArgumentParser(add_help=False)

@@ -137,7 +137,7 @@ def _mean(values: list[float]) -> float | None:
 
 def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, ...] = POLICIES,
                   steps: int | None = None, ctx_noise: float | None = None, action_guidance: float | None = None,
-                  seed: int = 0, idm_worlds: int = 30, examples: list | None = None,
+                  ego_gain: float | None = None, seed: int = 0, idm_worlds: int = 30, examples: list | None = None,
                   progress: bool = True) -> dict[str, Any]:
     """Run the evaluation (module docstring) on a PlayModel; returns one JSON-serialisable dict. With `examples` (a
     list), the first world of each policy is appended to it as {"policy", "scenario", "keys", "gt", "model"} (uint8
@@ -159,6 +159,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
     ctx_noise = model.cfg.ctx_noise if ctx_noise is None else ctx_noise
     guide = model.cfg.action_guidance if action_guidance is None else action_guidance
     play = {"steps": steps, "ctx_noise": ctx_noise, "action_guidance": guide}  # every Session's settings
+    if model.cfg.ego_motion is not None:  # models without ego motion have no gain (Session refuses one)
+        play["ego_gain"] = model.cfg.ego_gain if ego_gain is None else float(ego_gain)
     result: dict[str, Any] = {"model": model.name, **play, "n": n, "frames": frames,
                               "size": f"{w}x{h}", "fps": fps, "horizons": horizons, "device": cpu_name(),
                               "policies": {}}
@@ -287,11 +289,16 @@ def _vae(r: dict, key: str) -> str:
     return f", through the VAE {r[key]:.3f}" if r.get(key) is not None else ""
 
 
+def _ego(res: dict[str, Any]) -> str:
+    """', ego gain G' where it is not 1 (PlayConfig.ego_gain; older results have none)."""
+    return f", ego gain {res['ego_gain']:g}" if res.get("ego_gain", 1.0) != 1.0 else ""
+
+
 def format_report(res: dict[str, Any]) -> list[str]:
     """Human-readable lines of an evaluate_play result."""
     lines = [f"play eval: {res['model']}, {res['steps']} step(s)/frame, context noise {res['ctx_noise']}, action "
-             f"guidance {res.get('action_guidance', 1.0)}, {res['n']} worlds x {res['frames']} frames per policy, "
-             f"{res['size']}, {res['ms_per_frame']:.1f} ms/frame, {res['device']}"]
+             f"guidance {res.get('action_guidance', 1.0)}{_ego(res)}, {res['n']} worlds x {res['frames']} frames per "
+             f"policy, {res['size']}, {res['ms_per_frame']:.1f} ms/frame, {res['device']}"]
     for policy, r in res["policies"].items():
         lines.append(f"  {policy}: horizon  " + "  ".join(f"{k:>6s}" for k in r["psnr"]))
         for name, label in (("psnr", "PSNR dB"), ("base_psnr", "repeat-last PSNR"), ("vae_psnr", "VAE ceiling"),

@@ -43,6 +43,7 @@ NULL_ACTION = NUM_ACTIONS  # "no action given": the unconditional branch of acti
 ACTION_GUIDANCE_MAX = 20.0  # action guidance is checked against [0, this] (PlayConfig and Session)
 BRIDGE_MAX = 4.0  # PlayConfig.bridge is checked against [0, this] (latents are normalised to about unit variance)
 EGO_ZOOM, EGO_SHIFT = (0.8, 1.25), 6.0  # the range fit_ego_motion searches (zoom; |dx| in latent pixels)
+EGO_GAIN_KEYS, EGO_GAIN_MAX = ("W", "S"), 4.0  # PlayConfig.ego_gain: the keys whose zoom it raises; its largest value
 SELF_ROLLOUT_TARGETS = ("data", "step")  # PlayConfig.self_rollout_target
 
 
@@ -156,6 +157,10 @@ class PlayConfig:
                     average camera motion, plus bridge times noise, so the few steps only add what a global motion
                     cannot (parallax, new content at the borders): stepping forward or back is a zoom the bridge
                     starts from rather than one the model has to draw. None = start from the previous frame as it is.
+    ego_gain:       the zooms of W and S in ego_motion raised to this power before use (1 = as fitted, 0 = no zoom).
+                    The least-squares fit dilutes a step forward or back (W 1.056 where the picture's centre zooms
+                    about 1.09 per step), and the few steps do not add the rest in the model's own rollout; > 1 starts
+                    the frame nearer the true motion. Saved with the model; play may override it (Session).
     """
 
     window: int = 8
@@ -182,6 +187,7 @@ class PlayConfig:
     distill_guidance: float = 2.0
     bridge: float = 0.0
     ego_motion: tuple[tuple[float, float], ...] | None = None
+    ego_gain: float = 1.0
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.steps < 1 or self.first_steps < 1:
@@ -219,6 +225,9 @@ class PlayConfig:
                 raise ValueError(f"ego_motion must be one (zoom, dx) per key of {' '.join(KEYS)}, zoom in "
                                  f"[{EGO_ZOOM[0]}, {EGO_ZOOM[1]}] and |dx| <= {EGO_SHIFT} latent pixels, got "
                                  f"{self.ego_motion}")
+        if not 0.0 <= self.ego_gain <= EGO_GAIN_MAX:
+            raise ValueError(f"ego_gain must be in [0, {EGO_GAIN_MAX:g}] (the power W's and S's zooms are raised to), "
+                             f"got {self.ego_gain}")
 
     def grid_times(self) -> list[float]:
         """The times at which 1-, 2- and 4-step play evaluates the model (each schedule without its final 0)."""
@@ -253,6 +262,9 @@ def ego_move(cfg: PlayConfig, z: Tensor, actions: Tensor) -> Tensor:
     if cfg.ego_motion is None:
         return z
     table = torch.tensor([*cfg.ego_motion, (1.0, 0.0), (1.0, 0.0)], dtype=torch.float32)  # KEYS, START, NULL_ACTION
+    if cfg.ego_gain != 1.0:
+        rows = [KEYS.index(k) for k in EGO_GAIN_KEYS]
+        table[rows, 0] = table[rows, 0] ** cfg.ego_gain
     return ego_warp(z, table[actions.long().cpu()].to(z.device))
 
 

@@ -364,6 +364,8 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
             raise ValueError(f"{run_dir} started without ego motion; resume it without --ego-motion")
         if play_cfg.bridge == 0:
             raise ValueError("ego motion moves the frame a bridge starts from: it needs --bridge SIGMA > 0")
+    if play_cfg.ego_gain != 1.0 and not ego_motion and saved_ego is None:
+        raise ValueError("--ego-gain raises the zooms of the ego motion: it needs --ego-motion")
     vae = load_vae(vae_path)
     if vae.cfg.time_down != 1:
         raise ValueError(f"{vae_path}: play needs a VAE with time_down=1 (got {vae.cfg.time_down}); train one with "
@@ -380,6 +382,10 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
         play_cfg = replace(play_cfg, ego_motion=fit_walk_ego_motion(vae, data))
         print("ego motion (zoom, dx latent px) fitted per key: " +
               ", ".join(f"{k} {z:.3f} {dx:+.2f}" for k, (z, dx) in zip(KEYS, play_cfg.ego_motion)))
+    if play_cfg.ego_motion is not None and play_cfg.ego_gain != 1.0:
+        (zw, _), (zs, _) = play_cfg.ego_motion[:2]
+        print(f"ego gain {play_cfg.ego_gain:g}: frames start from W zoomed {zw ** play_cfg.ego_gain:.3f}, "
+              f"S {zs ** play_cfg.ego_gain:.3f}")
     cfg = replace(PRESETS[preset], latent_channels=vae.cfg.latent_channels,
                   grad_checkpointing=train_cfg.grad_checkpointing)
     saved_model = saved.get("model", {})
@@ -469,6 +475,8 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
     if play_cfg.action_guidance != 1.0 and not has_null_action(conf["model"]["num_actions"]):
         raise ValueError(f"{run} was trained without a null action: it cannot ship action guidance "
                          f"{play_cfg.action_guidance}")
+    if play_cfg.ego_gain != 1.0 and play_cfg.ego_motion is None:
+        raise ValueError(f"{run} was trained without ego motion: it has no zoom to ship an ego gain for")
     vae_run = recalled_path(conf["vae_source"], run)
     _, vae_weights, vae_conf = vae_source(vae_run)
     out = Path(out_dir)

@@ -165,8 +165,13 @@ class Session:
 
     def __init__(self, model: PlayModel, prompt: str = "", *, seed: int = 0, steps: int | None = None,
                  ctx_noise: float | None = None, shift: float | None = None, action_guidance: float | None = None,
-                 fuse: bool = True, dit_bf16: bool = False, vae_bf16: bool = True, keep_latents: bool = False) -> None:
+                 fuse: bool = True, dit_bf16: bool = False, vae_bf16: bool = True, keep_latents: bool = False,
+                 ego_gain: float | None = None) -> None:
         self.model, self.prompt = model, prompt
+        if ego_gain is not None and model.cfg.ego_motion is None:
+            raise ValueError(f"ego_gain raises the zooms each frame starts from; {model.name} has no ego motion "
+                             "(kinema play train --ego-motion)")
+        self.cfg = model.cfg if ego_gain is None else replace(model.cfg, ego_gain=float(ego_gain))  # checks it
         self.steps = int(steps if steps is not None else model.cfg.steps)
         self.ctx_noise = float(ctx_noise if ctx_noise is not None else model.cfg.ctx_noise)
         self.shift = float(shift if shift is not None else model.cfg.shift)
@@ -285,7 +290,7 @@ class Session:
         a, (z_prev, a_prev) = KEYS.index(key), self.pending
         ctx = self._renoise(z_prev)  # (1, C, 1, h, w)
         eps = torch.randn(z_prev.shape, generator=self.generator)  # (1, C, 1, h, w)
-        x = bridge_start(self.model.cfg, z_prev, torch.tensor([[a]]), eps)  # noise, or a bridge from the last frame
+        x = bridge_start(self.cfg, z_prev, torch.tensor([[a]]), eps)  # noise, or a bridge from the last frame
         ts, tau, cache = self.times, self.ctx_noise, self.cache
         if self.fuse:  # commit the previous frame and take the first step of this one in one forward
             x = advance(self._dit, cache, ctx, x, torch.tensor([a_prev]), torch.tensor([a]), ts, tau, self.text,
@@ -343,11 +348,11 @@ def teacher_forced(model: PlayModel, truth: np.ndarray, keys: list[str], prompt:
 @torch.no_grad()
 def reference_rollout(model: PlayModel, z0: Tensor, keys: list[str], prompt: str = "", *, seed: int = 0,
                       steps: int | None = None, ctx_noise: float | None = None, shift: float | None = None,
-                      action_guidance: float | None = None) -> list[Tensor]:
+                      action_guidance: float | None = None, ego_gain: float | None = None) -> list[Tensor]:
     """The latents a Session makes from frame-0 latent z0 (1, C, 1, h, w), computed without any cache: every model
     call is one full forward over all frames so far (quadratic; the test oracle for the KV cache and the window)."""
     s = Session(model, prompt, seed=seed, steps=steps, ctx_noise=ctx_noise, shift=shift,
-                action_guidance=action_guidance, fuse=False)
+                action_guidance=action_guidance, fuse=False, ego_gain=ego_gain)
     seq, times, acts, out = [], [], [], [z0]
     z, a_prev = z0, START
     for key in keys:
@@ -355,7 +360,7 @@ def reference_rollout(model: PlayModel, z0: Tensor, keys: list[str], prompt: str
         seq.append(s._renoise(z))
         times.append(s.ctx_noise)
         acts.append(a_prev)
-        x = bridge_start(model.cfg, z, torch.tensor([[a]]), torch.randn(z.shape, generator=s.generator))
+        x = bridge_start(s.cfg, z, torch.tensor([[a]]), torch.randn(z.shape, generator=s.generator))
         mask = [1.0] * len(seq) + [0.0]
         for t, t_next in zip(s.times[:-1], s.times[1:]):
             jumps = [0.0] * len(seq) + [t - t_next]
