@@ -155,3 +155,20 @@ def test_eval_play_records_and_reports_the_ego_gain(tiny):
     assert res["ego_gain"] == 2.0 and "ego gain 2," in format_report(res)[0]
     assert evaluate_play(moving, **args)["ego_gain"] == 1.0  # the model's own, not printed
     assert "ego_gain" not in evaluate_play(tiny, **args)  # no ego motion, no gain
+
+
+def test_eval_play_can_hold_out_the_first_worlds(tiny):
+    """first_world=K evaluates worlds K .. K + n - 1 of each policy (a held-out set for settings picked on the first)."""
+    from kinema.interactive.data import action_sequence
+    from kinema.interactive.evaluate import evaluate_play, format_report
+    from kinema.train.data import EVAL_SEED_START
+
+    examples: list = []
+    res = evaluate_play(tiny, n=1, frames=3, policies=("random",), idm_worlds=0, progress=False, first_world=2,
+                        examples=examples)
+    seed = EVAL_SEED_START + 1000 + 2  # the random policy's third world
+    world = E.make_world(E.SCENARIOS[seed % len(E.SCENARIOS)], seed)
+    assert examples[0]["keys"] == action_sequence("random", world, 2, tiny.cfg.fps, np.random.default_rng(seed))
+    assert res["first_world"] == 2 and "1 worlds (from world 2) x 3 frames" in format_report(res)[0]
+    with pytest.raises(ValueError, match="first_world must be in"):
+        evaluate_play(tiny, n=1, frames=3, first_world=-1, progress=False)

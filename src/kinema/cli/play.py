@@ -71,6 +71,9 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policies", default="scripted,random", help="action policies: scripted, random")
     p.add_argument("--idm-worlds", type=int, default=30,
                    help="worlds for the estimator's ground-truth check (0 = skip)")
+    p.add_argument("--first-world", type=int, default=0, metavar="K",
+                   help="skip the first K evaluation worlds of each policy (a held-out set for play settings chosen "
+                        "on the first ones)")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--out", default=None, metavar="DIR",
@@ -358,7 +361,7 @@ def run_eval(args: argparse.Namespace) -> int:
     res = evaluate_play(_load(args.model), n=args.n, frames=args.frames, policies=policies, steps=args.steps,
                         ctx_noise=args.ctx_noise, action_guidance=args.action_guidance, ego_gain=args.ego_gain,
                         seed=args.seed,
-                        idm_worlds=args.idm_worlds, examples=examples)
+                        idm_worlds=args.idm_worlds, examples=examples, first_world=args.first_world)
     print("\n".join(format_report(res)))
     options = argparse.ArgumentParser(add_help=False)
     add_eval_arguments(options)

@@ -138,10 +138,11 @@ def _mean(values: list[float]) -> float | None:
 def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, ...] = POLICIES,
                   steps: int | None = None, ctx_noise: float | None = None, action_guidance: float | None = None,
                   ego_gain: float | None = None, seed: int = 0, idm_worlds: int = 30, examples: list | None = None,
-                  progress: bool = True) -> dict[str, Any]:
+                  first_world: int = 0, progress: bool = True) -> dict[str, Any]:
     """Run the evaluation (module docstring) on a PlayModel; returns one JSON-serialisable dict. With `examples` (a
     list), the first world of each policy is appended to it as {"policy", "scenario", "keys", "gt", "model"} (uint8
-    (T, H, W, 3) frames) for write_play_report's contact sheet."""
+    (T, H, W, 3) frames) for write_play_report's contact sheet. first_world: skip that many of each policy's
+    evaluation worlds (worlds first_world .. first_world + n - 1: a held-out set for settings chosen on the first ones)."""
     from kinema.eval.stats import BOOT_SEED, mean_ci
     from kinema.interactive.bench import cpu_name
     from kinema.interactive.session import Session, rollout, teacher_forced
@@ -150,6 +151,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
 
     if n < 1 or frames < 2:
         raise ValueError(f"n must be >= 1 and frames >= 2, got n={n}, frames={frames}")
+    if not 0 <= first_world <= 900 - n:  # policies' worlds are 1000 seeds apart; the loop-closure worlds at 900
+        raise ValueError(f"first_world must be in [0, {900 - n}], got {first_world}")
     bad = [p for p in policies if p not in POLICIES]
     if bad:
         raise ValueError(f"unknown policy {bad[0]!r}; choose from: {', '.join(POLICIES)}")
@@ -161,14 +164,15 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
     play = {"steps": steps, "ctx_noise": ctx_noise, "action_guidance": guide}  # every Session's settings
     if model.cfg.ego_motion is not None:  # models without ego motion have no gain (Session refuses one)
         play["ego_gain"] = model.cfg.ego_gain if ego_gain is None else float(ego_gain)
-    result: dict[str, Any] = {"model": model.name, **play, "n": n, "frames": frames,
+    result: dict[str, Any] = {"model": model.name, **play, "n": n, "first_world": first_world, "frames": frames,
                               "size": f"{w}x{h}", "fps": fps, "horizons": horizons, "device": cpu_name(),
                               "policies": {}}
     t_gen, n_gen = 0.0, 0
     turns = round(360.0 / (TURN_SPEED / fps))  # the loop-closure rollouts: a full turn in each scenario
     bar = tqdm(total=len(policies) * n * frames + len(SCENARIOS) * (turns + 1), unit="frame", disable=not progress,
                desc=f"eval play ({model.name})", dynamic_ncols=True)
-    for pi, policy in enumerate(policies):
+    for policy in policies:
+        pi = POLICIES.index(policy)  # each policy has its own worlds, however many policies are evaluated
         acc: dict[str, list] = {k: [] for k in ("psnr", "ssim", "base_psnr", "base_ssim", "vae_psnr")}
         per_h = {name: {k: [] for k in horizons} for name in acc}
         follow, follow_gt, follow_vae, follow_base = [], [], [], []
@@ -177,7 +181,7 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
         by_key: dict[str, dict[str, list[int]]] = {"rollout": {}, "tf": {}}  # pooled counts per pressed key
         sharp_early, sharp_late, motion_early, motion_late = [], [], [], []
         for i in range(n):
-            world_seed = EVAL_SEED_START + 1000 * pi + i
+            world_seed = EVAL_SEED_START + 1000 * pi + first_world + i
             scenario = SCENARIOS[world_seed % len(SCENARIOS)]
             world = make_world(scenario, world_seed)
             rng = np.random.default_rng(world_seed)
@@ -294,11 +298,16 @@ def _ego(res: dict[str, Any]) -> str:
     return f", ego gain {res['ego_gain']:g}" if res.get("ego_gain", 1.0) != 1.0 else ""
 
 
+def _first(res: dict[str, Any]) -> str:
+    """' (from world K)' where the evaluation skipped the first K worlds of each policy."""
+    return f" (from world {res['first_world']})" if res.get("first_world") else ""
+
+
 def format_report(res: dict[str, Any]) -> list[str]:
     """Human-readable lines of an evaluate_play result."""
     lines = [f"play eval: {res['model']}, {res['steps']} step(s)/frame, context noise {res['ctx_noise']}, action "
-             f"guidance {res.get('action_guidance', 1.0)}{_ego(res)}, {res['n']} worlds x {res['frames']} frames per "
-             f"policy, {res['size']}, {res['ms_per_frame']:.1f} ms/frame, {res['device']}"]
+             f"guidance {res.get('action_guidance', 1.0)}{_ego(res)}, {res['n']} worlds{_first(res)} x {res['frames']} "
+             f"frames per policy, {res['size']}, {res['ms_per_frame']:.1f} ms/frame, {res['device']}"]
     for policy, r in res["policies"].items():
         lines.append(f"  {policy}: horizon  " + "  ".join(f"{k:>6s}" for k in r["psnr"]))
         for name, label in (("psnr", "PSNR dB"), ("base_psnr", "repeat-last PSNR"), ("vae_psnr", "VAE ceiling"),
