@@ -311,3 +311,29 @@ def test_ego_motion_run_fits_records_exports_and_resumes(tmp_path, capsys):
     assert main([*plain, "--steps", "1", "--bridge", "0.5", "--ego-motion", "--ego-gain", "2"]) == 0
     assert "ego gain 2: frames start from W zoomed" in capsys.readouterr().out
     assert json.loads((tmp_path / "plain" / "config.json").read_text())["play"]["ego_gain"] == 2.0
+
+
+def test_a_play_model_is_written_again_with_other_play_defaults(tmp_path):
+    """kinema play export MODEL -o OUT --ego-gain G --ctx-noise T: the same weights and training record, new play
+    defaults, the trained ones kept under play_trained; in place too; settings a model cannot play are refused."""
+    common = ["--size", "16x16", "--batch-size", "2", "--log-every", "1", "--precision", "fp32"]
+    assert main(["play", "vae", "--preset", "tiny-t1", "--steps", "1", "--frames", "4", "--out",
+                 str(tmp_path / "vae"), *common]) == 0
+    assert main(["play", "train", "--vae", str(tmp_path / "vae"), "--preset", "tiny", "--frames", "5", "--window", "3",
+                 "--steps", "1", "--bridge", "0.5", "--ego-motion", "--ctx-noise-max", "0.5", "--out",
+                 str(tmp_path / "run"), *common]) == 0
+    assert main(["play", "export", str(tmp_path / "run"), "-o", str(tmp_path / "model")]) == 0
+    assert main(["play", "export", str(tmp_path / "model"), "-o", str(tmp_path / "v2"), "--ego-gain", "2",
+                 "--ctx-noise", "0.35"]) == 0
+    old, new = (json.loads((tmp_path / d / "config.json").read_text()) for d in ("model", "v2"))
+    assert new["play"] == {**old["play"], "ego_gain": 2.0, "ctx_noise": 0.35} and new["play_trained"] == old["play"]
+    rest = ("play", "play_trained", "name")
+    assert new["name"] == "v2" and {k: v for k, v in new.items() if k not in rest} == {
+        k: v for k, v in old.items() if k not in rest}
+    for f in ("dit.safetensors", "vae.safetensors", "training/dit_config.json"):
+        assert (tmp_path / "v2" / f).read_bytes() == (tmp_path / "model" / f).read_bytes()
+    assert main(["play", "export", str(tmp_path / "v2"), "-o", str(tmp_path / "v2"), "--ego-gain", "3"]) == 0
+    again = json.loads((tmp_path / "v2" / "config.json").read_text())
+    assert again["play"]["ego_gain"] == 3.0 and again["play_trained"] == old["play"] and again["name"] == "v2"
+    assert R.load_play(tmp_path / "v2").cfg.ctx_noise == 0.35
+    assert main(["play", "export", str(tmp_path / "model"), "-o", str(tmp_path / "bad"), "--ctx-noise", "0.9"]) == 2

@@ -167,7 +167,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.set_defaults(run=run_vae)
 
     e = psub.add_parser("export", help="bundle a play run and its VAE into a bf16 model directory")
-    e.add_argument("run_dir", help="the play run directory")
+    e.add_argument("run_dir", help="the play run directory, or a play model directory to write again with other "
+                   "play defaults (its weights as they are)")
     e.add_argument("-o", "--out", required=True, help="model directory to write (e.g. kinema-explore)")
     e.add_argument("--name", default=None, help="model name recorded in config.json (default: the folder's name)")
     e.add_argument("--action-guidance", type=float, default=None, metavar="G",
@@ -176,6 +177,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--ego-gain", type=float, default=None, metavar="G",
                    help="ship this ego gain (W's and S's zoom raised to the power G) as the model's play default "
                         "instead of the run's")
+    e.add_argument("--ctx-noise", type=float, default=None, metavar="T",
+                   help="ship this context noise as the model's play default (within the range it trained with)")
     e.set_defaults(run=run_export)
 
     b = psub.add_parser("bench", help="frames per second and latency per frame (batch 1)")
@@ -330,8 +333,8 @@ def run_vae(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from kinema.interactive.recipe import export_play
 
-    play = {k: v for k, v in (("action_guidance", args.action_guidance), ("ego_gain", args.ego_gain))
-            if v is not None} or None
+    play = {k: v for k, v in (("action_guidance", args.action_guidance), ("ego_gain", args.ego_gain),
+                              ("ctx_noise", args.ctx_noise)) if v is not None} or None
     out, size = export_play(args.run_dir, args.out, name=args.name, play=play)
     print(f"wrote {out} ({size / 2 ** 20:.1f} MiB)")
     return 0

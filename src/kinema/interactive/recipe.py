@@ -29,6 +29,7 @@ it instead (teacher_target).
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -463,20 +464,18 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
     """Bundle a play run and its VAE into a model directory (config.json, dit.safetensors, vae.safetensors, and
     training/: the runs' configs, metrics, loss curves, commands and logs). Returns (directory, total bytes).
     play: PlayConfig fields to ship other than the run's play defaults (e.g. the action guidance an evaluation chose;
-    config.json keeps the run's under "play_trained")."""
+    config.json keeps the run's under "play_trained"). run_dir may also be a play model directory: it is written
+    again with those play defaults and its weights as they are (_replay_model)."""
     from kinema import __version__
     from kinema.train.checkpoint import write_json, write_safetensors
     from kinema.train.export import cast_state, copy_training_record, exportable_run, vae_train
-    from kinema.train.recipes import recalled_path, run_weights, vae_source
+    from kinema.train.recipes import read_config, recalled_path, run_weights, vae_source
 
     run = Path(run_dir)
+    if read_config(run).get("kind") == "play-model":
+        return _replay_model(run, out_dir, name=name, play=play)
     conf, step = exportable_run(run, "play", "a play")
-    play_cfg = PlayConfig(**{**conf["play"], **(play or {})})  # validated like any PlayConfig
-    if play_cfg.action_guidance != 1.0 and not has_null_action(conf["model"]["num_actions"]):
-        raise ValueError(f"{run} was trained without a null action: it cannot ship action guidance "
-                         f"{play_cfg.action_guidance}")
-    if play_cfg.ego_gain != 1.0 and play_cfg.ego_motion is None:
-        raise ValueError(f"{run} was trained without ego motion: it has no zoom to ship an ego gain for")
+    play_cfg = _shipped_play(run, conf["play"], conf["model"], play)
     vae_run = recalled_path(conf["vae_source"], run)
     _, vae_weights, vae_conf = vae_source(vae_run)
     out = Path(out_dir)
@@ -490,4 +489,35 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
              "dtype": str(dtype).removeprefix("torch.")}
     write_json(out / "config.json", model)
     copy_training_record(run, vae_run, out / "training")  # dit_*, vae_*: configs, metrics, logs
+    return out, sum(f.stat().st_size for f in out.iterdir() if f.is_file())
+
+
+def _shipped_play(src: Path, play: dict[str, Any], dit: dict[str, Any], changes: dict[str, Any] | None) -> PlayConfig:
+    """The PlayConfig a model ships: a run's or model's play settings with `changes`, checked against its DiT."""
+    cfg = PlayConfig(**{**play, **(changes or {})})  # validated like any PlayConfig
+    if cfg.action_guidance != 1.0 and not has_null_action(dit["num_actions"]):
+        raise ValueError(f"{src} was trained without a null action: it cannot ship action guidance "
+                         f"{cfg.action_guidance}")
+    if cfg.ego_gain != 1.0 and cfg.ego_motion is None:
+        raise ValueError(f"{src} was trained without ego motion: it has no zoom to ship an ego gain for")
+    return cfg
+
+
+def _replay_model(src: Path, out_dir: str | Path, *, name: str | None,
+                  play: dict[str, Any] | None) -> tuple[Path, int]:
+    """A play model directory written again with other play defaults (`play`): weights, model card and training
+    record copied byte for byte; config.json keeps the settings it was trained with under "play_trained"."""
+    from kinema import __version__
+    from kinema.train.checkpoint import write_json
+    from kinema.train.recipes import read_config
+
+    conf = read_config(src)
+    play_cfg = _shipped_play(src, conf["play"], conf["dit"], play)
+    out = Path(out_dir)
+    if out.resolve() != src.resolve():
+        shutil.copytree(src, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("config.json"))
+    model = {**conf, "name": name or (conf["name"] if out.resolve() == src.resolve() else out.name),
+             "kinema_version": __version__, "play": asdict(play_cfg),
+             "play_trained": conf.get("play_trained", conf["play"])}
+    write_json(out / "config.json", model)
     return out, sum(f.stat().st_size for f in out.iterdir() if f.is_file())
