@@ -535,7 +535,8 @@ def test_bench_and_eval_json_last_line_parses(tiny_dirs, capsys, tmp_path):
     report = (out / "report.md").read_text()
     assert "play_psnr.png" in report and "play_examples.png" in report and "direction following" in report
     command = f"kinema eval play --model {model} --ctx-noise 0.25 -n 1 --frames 9 --policies scripted,random "
-    assert command + f"--idm-worlds 1 --seed 0 --out {out} --json" in report  # every option, none of `kinema play`'s
+    # every option, none of `kinema play`'s
+    assert command + f"--idm-worlds 1 --first-world 0 --seed 0 --out {out} --json" in report
     assert res["ctx_noise"] == 0.25
     for r in res["policies"].values():  # a direction is right whenever the exact key is
         assert r["direction_accuracy"] >= r["action_accuracy"] and r["direction_accuracy_gt"] >= r["action_accuracy_gt"]
