@@ -158,7 +158,7 @@ def test_eval_play_records_and_reports_the_ego_gain(tiny):
 
 
 def test_eval_play_can_hold_out_the_first_worlds(tiny):
-    """first_world=K evaluates worlds K .. K + n - 1 of each policy (a held-out set for settings picked on the first)."""
+    """first_world=K evaluates worlds K .. K + n - 1 of each policy (held out from settings picked on the first)."""
     from kinema.interactive.data import action_sequence
     from kinema.interactive.evaluate import evaluate_play, format_report
     from kinema.train.data import EVAL_SEED_START

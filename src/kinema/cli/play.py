@@ -363,8 +363,7 @@ def run_eval(args: argparse.Namespace) -> int:
     examples: list = []
     res = evaluate_play(_load(args.model), n=args.n, frames=args.frames, policies=policies, steps=args.steps,
                         ctx_noise=args.ctx_noise, action_guidance=args.action_guidance, ego_gain=args.ego_gain,
-                        seed=args.seed,
-                        idm_worlds=args.idm_worlds, examples=examples, first_world=args.first_world)
+                        seed=args.seed, idm_worlds=args.idm_worlds, examples=examples, first_world=args.first_world)
     print("\n".join(format_report(res)))
     options = argparse.ArgumentParser(add_help=False)
     add_eval_arguments(options)

@@ -142,7 +142,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
     """Run the evaluation (module docstring) on a PlayModel; returns one JSON-serialisable dict. With `examples` (a
     list), the first world of each policy is appended to it as {"policy", "scenario", "keys", "gt", "model"} (uint8
     (T, H, W, 3) frames) for write_play_report's contact sheet. first_world: skip that many of each policy's
-    evaluation worlds (worlds first_world .. first_world + n - 1: a held-out set for settings chosen on the first ones)."""
+    evaluation worlds (evaluate worlds first_world .. first_world + n - 1: a held-out set for settings chosen on the
+    first ones). ego_gain: PlayConfig.ego_gain for every session (default: the model's; models with ego motion)."""
     from kinema.eval.stats import BOOT_SEED, mean_ci
     from kinema.interactive.bench import cpu_name
     from kinema.interactive.session import Session, rollout, teacher_forced

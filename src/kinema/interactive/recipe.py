@@ -465,7 +465,7 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
     training/: the runs' configs, metrics, loss curves, commands and logs). Returns (directory, total bytes).
     play: PlayConfig fields to ship other than the run's play defaults (e.g. the action guidance an evaluation chose;
     config.json keeps the run's under "play_trained"). run_dir may also be a play model directory: it is written
-    again with those play defaults and its weights as they are (_replay_model)."""
+    again with those play defaults and its weights as they are (_rewrite_model)."""
     from kinema import __version__
     from kinema.train.checkpoint import write_json, write_safetensors
     from kinema.train.export import cast_state, copy_training_record, exportable_run, vae_train
@@ -473,7 +473,7 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
 
     run = Path(run_dir)
     if read_config(run).get("kind") == "play-model":
-        return _replay_model(run, out_dir, name=name, play=play)
+        return _rewrite_model(run, out_dir, name=name, play=play)
     conf, step = exportable_run(run, "play", "a play")
     play_cfg = _shipped_play(run, conf["play"], conf["model"], play)
     vae_run = recalled_path(conf["vae_source"], run)
@@ -503,7 +503,7 @@ def _shipped_play(src: Path, play: dict[str, Any], dit: dict[str, Any], changes:
     return cfg
 
 
-def _replay_model(src: Path, out_dir: str | Path, *, name: str | None,
+def _rewrite_model(src: Path, out_dir: str | Path, *, name: str | None,
                   play: dict[str, Any] | None) -> tuple[Path, int]:
     """A play model directory written again with other play defaults (`play`): weights, model card and training
     record copied byte for byte; config.json keeps the settings it was trained with under "play_trained"."""
