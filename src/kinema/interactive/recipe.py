@@ -472,8 +472,9 @@ def export_play(run_dir: str | Path, out_dir: str | Path, *, name: str | None = 
     from kinema.train.recipes import read_config, recalled_path, run_weights, vae_source
 
     run = Path(run_dir)
-    if read_config(run).get("kind") == "play-model":
-        return _rewrite_model(run, out_dir, name=name, play=play)
+    model_conf = read_config(run)
+    if model_conf.get("kind") == "play-model":
+        return _rewrite_model(run, model_conf, out_dir, name=name, play=play)
     conf, step = exportable_run(run, "play", "a play")
     play_cfg = _shipped_play(run, conf["play"], conf["model"], play)
     vae_run = recalled_path(conf["vae_source"], run)
@@ -503,15 +504,14 @@ def _shipped_play(src: Path, play: dict[str, Any], dit: dict[str, Any], changes:
     return cfg
 
 
-def _rewrite_model(src: Path, out_dir: str | Path, *, name: str | None,
+def _rewrite_model(src: Path, conf: dict[str, Any], out_dir: str | Path, *, name: str | None,
                   play: dict[str, Any] | None) -> tuple[Path, int]:
     """A play model directory written again with other play defaults (`play`): weights, model card and training
-    record copied byte for byte; config.json keeps the settings it was trained with under "play_trained"."""
+    record copied byte for byte; config.json (conf, as read) keeps the settings it was trained with under
+    "play_trained"."""
     from kinema import __version__
     from kinema.train.checkpoint import write_json
-    from kinema.train.recipes import read_config
 
-    conf = read_config(src)
     play_cfg = _shipped_play(src, conf["play"], conf["dit"], play)
     out = Path(out_dir)
     if out.resolve() != src.resolve():
