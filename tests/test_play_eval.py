@@ -172,3 +172,34 @@ def test_eval_play_can_hold_out_the_first_worlds(tiny):
     assert res["first_world"] == 2 and "1 worlds (from world 2) x 3 frames" in format_report(res)[0]
     with pytest.raises(ValueError, match="first_world must be in"):
         evaluate_play(tiny, n=1, frames=3, first_world=-1, progress=False)
+
+
+def test_eval_play_reports_the_warp_last_baseline(tiny):
+    """A model with ego motion is also measured against its own starts without the DiT: the first view moved by each
+    key's fitted motion, frame after frame, at the session's ego gain (warp-last). With every motion the identity
+    that is the first view through the VAE, repeated; a zoom moves it; the gain raises W's zoom; models without ego
+    motion have no such baseline."""
+    from kinema.interactive.evaluate import _vae_recon, _warp_last, evaluate_play, format_report
+
+    first = walk(E.make_world("gallery", SEED), ["W"], 64, 64, tiny.cfg.fps)[0]
+    still = replace(tiny, cfg=replace(tiny.cfg, bridge=0.5, ego_motion=((1.0, 0.0),) * len(KEYS)))
+    frames = _warp_last(still, first, ["W", "A", "."], 1.0)
+    assert frames.shape == (4, 64, 64, 3) and frames.dtype == np.uint8
+    assert all(np.array_equal(f, _vae_recon(still, first[None])[0]) for f in frames)
+    zoom = ((1.2, 0.0),) + ((1.0, 0.0),) * (len(KEYS) - 1)  # W zooms in, every other key stays
+    moving = replace(tiny, cfg=replace(tiny.cfg, bridge=0.5, ego_motion=zoom))
+    once, twice, none = (_warp_last(moving, first, ["W"], g)[1] for g in (1.0, 2.0, 0.0))
+    assert not np.array_equal(once, frames[0]) and not np.array_equal(once, twice)
+    assert np.array_equal(none, frames[0])  # gain 0: W does not zoom at all
+
+    args = {"n": 2, "frames": 3, "policies": ("random",), "idm_worlds": 0, "progress": False}
+    res = evaluate_play(moving, ego_gain=2.0, **args)
+    r = res["policies"]["random"]
+    g = r["intervals"]["psnr_gain_warp"]["1"]
+    assert g["n"] == 2 and g["mean"] == pytest.approx(r["psnr"]["1"] - r["warp_psnr"]["1"])
+    assert 0 <= r["direction_accuracy_warp"] <= 1 and 0 <= r["warp_ssim"]["1"] <= 1
+    text = "\n".join(format_report(res))
+    assert "warp-last PSNR" in text and "gain vs warp-last" in text and ", warp-last " in text
+    plain = evaluate_play(tiny, **args)["policies"]["random"]
+    assert "warp_psnr" not in plain and plain["direction_accuracy_warp"] is None
+    assert "warp-last" not in "\n".join(format_report(evaluate_play(tiny, **args)))

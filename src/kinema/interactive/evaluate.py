@@ -5,6 +5,9 @@ of every key; "random": random runs of keys), the model starts from the ground-t
 actions as the ground-truth renderer. Measured:
 - PSNR and SSIM of frame h against the ground truth at horizons h = 1, 8, 32, 128, 512; beside them the
   repeat-the-last-frame baseline (the start view, repeated) and the VAE's own reconstruction of frame h (the ceiling).
+  For a model with ego motion, also the warp-last baseline: the start view's latent moved by each key's fitted camera
+  motion (at the session's ego gain) frame after frame and decoded, with no DiT at all: exactly where each of the
+  model's frames starts, so the model's gain over it is what the DiT adds to a global zoom or shift.
 - Action following: the closed-form inverse-dynamics estimator (idm.py) reads the action of every step of the rollout;
   accuracy over the steps where the ground-truth camera moved exactly as commanded (not blocked by a wall). The same
   estimator on the ground truth is reported beside it, and on the ground truth through the model's VAE (each frame
@@ -168,15 +171,17 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
     result: dict[str, Any] = {"model": model.name, **play, "n": n, "first_world": first_world, "frames": frames,
                               "size": f"{w}x{h}", "fps": fps, "horizons": horizons, "device": cpu_name(),
                               "policies": {}}
+    warps = model.cfg.ego_motion is not None  # the warp-last baseline needs a model's fitted key motions
     t_gen, n_gen = 0.0, 0
     turns = round(360.0 / (TURN_SPEED / fps))  # the loop-closure rollouts: a full turn in each scenario
     bar = tqdm(total=len(policies) * n * frames + len(SCENARIOS) * (turns + 1), unit="frame", disable=not progress,
                desc=f"eval play ({model.name})", dynamic_ncols=True)
     for policy in policies:
         pi = POLICIES.index(policy)  # each policy has its own worlds, however many policies are evaluated
-        acc: dict[str, list] = {k: [] for k in ("psnr", "ssim", "base_psnr", "base_ssim", "vae_psnr")}
+        names = ("psnr", "ssim", "base_psnr", "base_ssim", "vae_psnr") + (("warp_psnr", "warp_ssim") if warps else ())
+        acc: dict[str, list] = {k: [] for k in names}
         per_h = {name: {k: [] for k in horizons} for name in acc}
-        follow, follow_gt, follow_vae, follow_base = [], [], [], []
+        follow, follow_gt, follow_vae, follow_base, direction_warp = [], [], [], [], []
         direction, direction_gt, direction_vae, follow_tf, direction_tf = [], [], [], [], []
         confusions: Counter = Counter()
         by_key: dict[str, dict[str, list[int]]] = {"rollout": {}, "tf": {}}  # pooled counts per pressed key
@@ -196,12 +201,16 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             if examples is not None and i == 0:
                 examples.append({"policy": policy, "scenario": scenario, "keys": keys, "gt": gt, "model": gen})
             recon = _vae_recon(model, gt)  # every frame through the VAE alone: the model's ceiling
+            warp = _warp_last(model, gt[0], keys, play.get("ego_gain", 1.0)) if warps else None  # (T, H, W, 3)
             for k in horizons:
                 per_h["psnr"][k].append(psnr(gen[k], gt[k]))
                 per_h["ssim"][k].append(ssim(gen[k], gt[k]))
                 per_h["base_psnr"][k].append(psnr(gt[0], gt[k]))
                 per_h["base_ssim"][k].append(ssim(gt[0], gt[k]))
                 per_h["vae_psnr"][k].append(psnr(recon[k], gt[k]))
+                if warps:
+                    per_h["warp_psnr"][k].append(psnr(warp[k], gt[k]))
+                    per_h["warp_ssim"][k].append(ssim(warp[k], gt[k]))
             cam = camera_for(scenario, w, h, fps)
             clean = np.array(clean_steps(world, keys, fps))
             truth = np.array(keys)
@@ -222,6 +231,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             direction_vae.append(direct_vae)
             confusions.update(conf)
             follow_base.append(float((truth == ".")[clean].mean()))  # a frozen picture reads as "." (no-op)
+            if warps:
+                direction_warp.append(follow_scores(estimate_actions(warp, cam), truth, clean)[1])
             early, late = slice(0, min(32, frames)), slice(max(0, frames - 64), frames)
             sg, st, mg, mt = sharpness(gen), sharpness(gt), motion(gen), motion(gt)
             sharp_early.append(sg[early].mean() / max(st[early].mean(), 1e-9))
@@ -231,16 +242,18 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
         rng = np.random.default_rng(BOOT_SEED)
         gain = {str(k): mean_ci([a - b for a, b in zip(per_h["psnr"][k], per_h["base_psnr"][k])], rng)
                 for k in horizons}
+        gain_warp = {str(k): mean_ci([a - b for a, b in zip(per_h["psnr"][k], per_h["warp_psnr"][k])], rng)
+                     for k in horizons} if warps else None
         result["policies"][policy] = {
             **{name: {str(k): _mean(v[k]) for k in horizons} for name, v in per_h.items()},
-            "intervals": {"psnr_gain": gain, "action_accuracy": mean_ci(follow, rng),
+            "intervals": {"psnr_gain": gain, "psnr_gain_warp": gain_warp, "action_accuracy": mean_ci(follow, rng),
                           "direction_accuracy": mean_ci(direction, rng),
                           "action_accuracy_tf": mean_ci(follow_tf, rng),
                           "direction_accuracy_tf": mean_ci(direction_tf, rng)},
             "action_accuracy": _mean(follow), "action_accuracy_gt": _mean(follow_gt),
             "action_accuracy_vae": _mean(follow_vae), "action_accuracy_baseline": _mean(follow_base),
             "direction_accuracy": _mean(direction), "direction_accuracy_gt": _mean(direction_gt),
-            "direction_accuracy_vae": _mean(direction_vae),
+            "direction_accuracy_vae": _mean(direction_vae), "direction_accuracy_warp": _mean(direction_warp),
             "action_accuracy_tf": _mean(follow_tf), "direction_accuracy_tf": _mean(direction_tf),
             "confusions": dict(confusions.most_common()),
             "direction_by_key": {k: {"rollout": by_key["rollout"][k][0] / by_key["rollout"][k][1],
@@ -254,6 +267,25 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
     result["ms_per_frame"] = 1e3 * t_gen / max(n_gen, 1)
     result["idm_validation"] = validate_idm(n=idm_worlds, size=(w, h), fps=fps) if idm_worlds > 0 else None
     return result
+
+
+def _warp_last(model, first: np.ndarray, keys: list[str], gain: float) -> np.ndarray:
+    """The warp-last baseline, uint8 (1 + len(keys), H, W, 3): frame first (uint8 (H, W, 3)) encoded, then moved by
+    each key's fitted ego motion with W's and S's zoom raised to `gain` (PlayConfig.ego_motion, ego_move) one frame
+    after another, every latent decoded: where each play frame starts, with no DiT."""
+    from dataclasses import replace
+
+    import torch
+
+    from kinema.interactive.model import KEYS as PLAY_KEYS
+    from kinema.interactive.model import ego_move
+
+    cfg = replace(model.cfg, ego_gain=float(gain))
+    z = [model.encode_frames(np.asarray(first)[None])]  # (1, C, 1, h, w)
+    with torch.no_grad():
+        for key in keys:
+            z.append(ego_move(cfg, z[-1], torch.tensor([[PLAY_KEYS.index(key)]])))
+    return model.decode_frames(torch.cat(z, dim=2))
 
 
 def _vae_recon(model, frames: np.ndarray) -> np.ndarray:
@@ -294,6 +326,11 @@ def _vae(r: dict, key: str) -> str:
     return f", through the VAE {r[key]:.3f}" if r.get(key) is not None else ""
 
 
+def _warp(r: dict) -> str:
+    """', warp-last 0.xxx' (models without ego motion and older results have none)."""
+    return f", warp-last {r['direction_accuracy_warp']:.3f}" if r.get("direction_accuracy_warp") is not None else ""
+
+
 def _ego(res: dict[str, Any]) -> str:
     """', ego gain G' where it is not 1 (PlayConfig.ego_gain; older results have none)."""
     return f", ego gain {res['ego_gain']:g}" if res.get("ego_gain", 1.0) != 1.0 else ""
@@ -311,8 +348,11 @@ def format_report(res: dict[str, Any]) -> list[str]:
              f"frames per policy, {res['size']}, {res['ms_per_frame']:.1f} ms/frame, {res['device']}"]
     for policy, r in res["policies"].items():
         lines.append(f"  {policy}: horizon  " + "  ".join(f"{k:>6s}" for k in r["psnr"]))
-        for name, label in (("psnr", "PSNR dB"), ("base_psnr", "repeat-last PSNR"), ("vae_psnr", "VAE ceiling"),
-                            ("ssim", "SSIM"), ("base_ssim", "repeat-last SSIM")):
+        for name, label in (("psnr", "PSNR dB"), ("base_psnr", "repeat-last PSNR"), ("warp_psnr", "warp-last PSNR"),
+                            ("vae_psnr", "VAE ceiling"), ("ssim", "SSIM"), ("base_ssim", "repeat-last SSIM"),
+                            ("warp_ssim", "warp-last SSIM")):
+            if name not in r:  # models without ego motion (and older results) have no warp-last baseline
+                continue
             lines.append(f"    {label:18s}" + "  ".join(f"{v:6.3f}" if "ssim" in name else f"{v:6.2f}"
                                                         for v in r[name].values()))
         ci = r.get("intervals")  # results written before the intervals existed have none
@@ -321,14 +361,19 @@ def format_report(res: dict[str, Any]) -> list[str]:
             cis = ", ".join(f"{h} {_interval(g)}" for h, g in gains.items() if _interval(g))
             lines.append(f"    {'gain vs repeat-last':18s}" + "  ".join(f"{g['mean']:+6.2f}" for g in gains.values())
                          + (f"   95% CI: {cis}" if cis else ""))
+            if ci.get("psnr_gain_warp"):
+                gw = ci["psnr_gain_warp"]
+                cis = ", ".join(f"{h} {_interval(g)}" for h, g in gw.items() if _interval(g))
+                lines.append(f"    {'gain vs warp-last':18s}" + "  ".join(f"{g['mean']:+6.2f}" for g in gw.values())
+                             + (f"   95% CI: {cis}" if cis else ""))
         lines.append(f"    action following {r['action_accuracy']:.3f}{_interval(ci and ci['action_accuracy'], ' ')} "
                      f"(ground truth {r['action_accuracy_gt']:.3f}{_vae(r, 'action_accuracy_vae')}, repeat-last "
                      f"{r['action_accuracy_baseline']:.3f})")
         top = ", ".join(f"{k} {v}" for k, v in list(r["confusions"].items())[:4]) or "none"
         lines.append(f"    direction following {r['direction_accuracy']:.3f}"
                      f"{_interval(ci and ci['direction_accuracy'], ' ')} (ground truth "
-                     f"{r['direction_accuracy_gt']:.3f}{_vae(r, 'direction_accuracy_vae')}); most common confusions: "
-                     f"{top}")
+                     f"{r['direction_accuracy_gt']:.3f}{_vae(r, 'direction_accuracy_vae')}{_warp(r)}); most common "
+                     f"confusions: {top}")
         if r.get("action_accuracy_tf") is not None:  # results written before this measure existed have none
             lines.append(f"    from the true past (one step each): exact {r['action_accuracy_tf']:.3f}"
                          f"{_interval(ci and ci.get('action_accuracy_tf'), ' ')}, direction "
@@ -350,7 +395,7 @@ def format_report(res: dict[str, Any]) -> list[str]:
 
 
 def write_play_report(res: dict[str, Any], out_dir, examples: list | None = None, command: str | None = None) -> Path:
-    """report.md (the numbers), play_psnr.png (PSNR by horizon against repeat-last and the VAE ceiling, per policy)
+    """report.md (the numbers), play_psnr.png (PSNR by horizon against repeat-last, warp-last and the VAE ceiling)
     and, with examples, play_examples.png (truth and model rows at frames 0, 1, 2, 4, 8, ...) in out_dir."""
     from kinema.eval.report import _figure
     from kinema.video import contact_sheet
@@ -363,7 +408,10 @@ def write_play_report(res: dict[str, Any], out_dir, examples: list | None = None
         r = res["policies"][policy]
         hs = [int(k) for k in r["psnr"]]
         for key, label, style in (("psnr", "model", "o-"), ("base_psnr", "repeat the last frame", "s--"),
+                                  ("warp_psnr", "warp the last frame by the key (no DiT)", "d-."),
                                   ("vae_psnr", "VAE ceiling", "^:")):
+            if key not in r:
+                continue
             ax.plot(hs, [r[key][str(k)] for k in hs], style, label=label)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("horizon (frames)")
