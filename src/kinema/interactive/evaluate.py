@@ -421,7 +421,8 @@ def write_play_report(res: dict[str, Any], out_dir, examples: list | None = None
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"{res['model']}, {res['steps']} step(s)/frame, context noise {res['ctx_noise']}, action guidance "
-                 f"{res.get('action_guidance', 1.0)}, {res['n']} worlds per policy, {res['device']}", fontsize=9)
+                 f"{res.get('action_guidance', 1.0)}{_ego(res)}, {res['n']} worlds{_first(res)} per policy, "
+                 f"{res['device']}", fontsize=9)
     fig.savefig(out / "play_psnr.png")
     images = "![PSNR by horizon](play_psnr.png)\n"
     if examples:
