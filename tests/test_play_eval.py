@@ -200,6 +200,7 @@ def test_eval_play_reports_the_warp_last_baseline(tiny):
     assert 0 <= r["direction_accuracy_warp"] <= 1 and 0 <= r["warp_ssim"]["1"] <= 1
     text = "\n".join(format_report(res))
     assert "warp-last PSNR" in text and "gain vs warp-last" in text and ", warp-last " in text
-    plain = evaluate_play(tiny, **args)["policies"]["random"]
-    assert "warp_psnr" not in plain and plain["direction_accuracy_warp"] is None
-    assert "warp-last" not in "\n".join(format_report(evaluate_play(tiny, **args)))
+    plain = evaluate_play(tiny, **args)
+    r = plain["policies"]["random"]
+    assert "warp_psnr" not in r and r["direction_accuracy_warp"] is None and r["intervals"]["psnr_gain_warp"] is None
+    assert "warp-last" not in "\n".join(format_report(plain))

@@ -75,14 +75,30 @@ def _constrained(prev, nxt, acts) -> tuple:
     return tuple(out)
 
 
-def fit(model: str = SHIPPED) -> None:
-    from kinema.eval.fidelity import psnr
+def _walks(m):
+    """(i, world, keys, truth uint8 (T, H, W, 3), actions (1, T - 1), latents (1, C, T, h, w)) of the first 3 scripted
+    and 3 random evaluation walks of 40 steps (kinema eval play's worlds)."""
     from kinema.interactive.data import action_sequence, walk
     from kinema.interactive.evaluate import POLICIES
-    from kinema.interactive.model import KEYS, ego_move, fit_ego_motion
-    from kinema.interactive.recipe import load_play
+    from kinema.interactive.model import KEYS
     from kinema.train.data import EVAL_SEED_START
     from kinema.worlds.explore import SCENARIOS, make_world
+
+    for policy in ("scripted", "random"):
+        for i in range(3):
+            ws = EVAL_SEED_START + 1000 * POLICIES.index(policy) + i
+            world = make_world(SCENARIOS[ws % len(SCENARIOS)], ws)
+            keys = action_sequence(policy, world, 40, m.cfg.fps, np.random.default_rng(ws))
+            gt = walk(world, keys, 64, 64, m.cfg.fps)
+            with torch.no_grad():
+                z = m.encode_frames(gt)  # (1, C, T, h, w)
+            yield i, world, keys, gt, torch.tensor([[KEYS.index(k) for k in keys]]), z
+
+
+def fit(model: str = SHIPPED) -> None:
+    from kinema.eval.fidelity import psnr
+    from kinema.interactive.model import KEYS, ego_move, fit_ego_motion
+    from kinema.interactive.recipe import load_play
 
     m = load_play(model)
     fits = {"saved": m.cfg.ego_motion}
@@ -93,27 +109,20 @@ def fit(model: str = SHIPPED) -> None:
     for name, f in fits.items():
         print(f"{name:16s}", " ".join(f"{k} {z:.4f} {d:+.3f}" for k, (z, d) in zip(KEYS, f)))
     res: dict = {name: defaultdict(list) for name in fits}
-    for policy in ("scripted", "random"):
-        for i in range(3):
-            ws = EVAL_SEED_START + 1000 * POLICIES.index(policy) + i
-            world = make_world(SCENARIOS[ws % len(SCENARIOS)], ws)
-            keys = action_sequence(policy, world, 40, m.cfg.fps, np.random.default_rng(ws))
-            gt = walk(world, keys, 64, 64, m.cfg.fps)
-            acts = torch.tensor([[KEYS.index(k) for k in keys]])
-            with torch.no_grad():
-                z = m.encode_frames(gt)  # (1, C, T, h, w)
-                for name, f in fits.items():
-                    for g in (1.0, 2.0):
-                        cfg = replace(m.cfg, ego_motion=f, ego_gain=g)
-                        one = m.decode_frames(ego_move(cfg, z[:, :, :-1], acts))  # each true frame, one step
-                        for j, k in enumerate(keys):
-                            res[name][(g, k)].append(psnr(one[j], gt[j + 1]))
-                        zz = [z[:, :, :1]]
-                        for j in range(len(keys)):
-                            zz.append(ego_move(cfg, zz[-1], acts[:, j:j + 1]))
-                        roll = m.decode_frames(torch.cat(zz, dim=2))
-                        for h in (8, 32):
-                            res[name][(g, f"h{h}")].append(psnr(roll[h], gt[h]))
+    for _, _, keys, gt, acts, z in _walks(m):
+        with torch.no_grad():
+            for name, f in fits.items():
+                for g in (1.0, 2.0):
+                    cfg = replace(m.cfg, ego_motion=f, ego_gain=g)
+                    one = m.decode_frames(ego_move(cfg, z[:, :, :-1], acts))  # each true frame, one step
+                    for j, k in enumerate(keys):
+                        res[name][(g, k)].append(psnr(one[j], gt[j + 1]))
+                    zz = [z[:, :, :1]]
+                    for j in range(len(keys)):
+                        zz.append(ego_move(cfg, zz[-1], acts[:, j:j + 1]))
+                    roll = m.decode_frames(torch.cat(zz, dim=2))
+                    for h in (8, 32):
+                        res[name][(g, f"h{h}")].append(psnr(roll[h], gt[h]))
     for name, d in res.items():
         for g in (1.0, 2.0):
             one = {k: np.mean(v) for (gg, k), v in d.items() if gg == g and k in KEYS}
@@ -124,33 +133,23 @@ def fit(model: str = SHIPPED) -> None:
 
 def step(model: str = SHIPPED) -> None:
     from kinema.eval.fidelity import psnr
-    from kinema.interactive.data import action_sequence, scene_caption, walk
-    from kinema.interactive.evaluate import POLICIES
-    from kinema.interactive.model import KEYS, ego_move
+    from kinema.interactive.data import scene_caption
+    from kinema.interactive.model import ego_move
     from kinema.interactive.recipe import load_play
     from kinema.interactive.session import teacher_forced
-    from kinema.train.data import EVAL_SEED_START
-    from kinema.worlds.explore import SCENARIOS, make_world
 
     m = load_play(model)
     res: dict = defaultdict(lambda: defaultdict(list))
-    for policy in ("scripted", "random"):
-        for i in range(3):
-            ws = EVAL_SEED_START + 1000 * POLICIES.index(policy) + i
-            world = make_world(SCENARIOS[ws % len(SCENARIOS)], ws)
-            keys = action_sequence(policy, world, 40, m.cfg.fps, np.random.default_rng(ws))
-            gt = walk(world, keys, 64, 64, m.cfg.fps)
-            acts = torch.tensor([[KEYS.index(k) for k in keys]])
-            with torch.no_grad():
-                z = m.encode_frames(gt)  # (1, C, T, h, w)
-                made = {"model": m.decode_frames(teacher_forced(m, gt, keys, scene_caption(world, m.cfg.fps)["en"][
-                            "detailed"], seed=i)),
-                        "warp": m.decode_frames(ego_move(m.cfg, z[:, :, :-1], acts)) if m.cfg.ego_motion else None,
-                        "repeat": m.decode_frames(z[:, :, :-1]), "VAE": m.decode_frames(z[:, :, 1:])}
-            for name, frames in made.items():
-                for j, k in enumerate(keys):
-                    if frames is not None:
-                        res[name][k].append(psnr(frames[j], gt[j + 1]))
+    for i, world, keys, gt, acts, z in _walks(m):
+        with torch.no_grad():
+            made = {"model": m.decode_frames(teacher_forced(m, gt, keys, scene_caption(world, m.cfg.fps)["en"][
+                        "detailed"], seed=i)),
+                    "warp": m.decode_frames(ego_move(m.cfg, z[:, :, :-1], acts)) if m.cfg.ego_motion else None,
+                    "repeat": m.decode_frames(z[:, :, :-1]), "VAE": m.decode_frames(z[:, :, 1:])}
+        for name, frames in made.items():
+            for j, k in enumerate(keys):
+                if frames is not None:
+                    res[name][k].append(psnr(frames[j], gt[j + 1]))
     for name, d in res.items():
         every = np.mean([x for v in d.values() for x in v])
         print(f"{name:7s} all {every:.2f} dB (" + " ".join(f"{k} {np.mean(v):.2f}" for k, v in d.items()) + ")")
