@@ -277,14 +277,13 @@ def _warp_last(model, first: np.ndarray, keys: list[str], gain: float) -> np.nda
 
     import torch
 
-    from kinema.interactive.model import KEYS as PLAY_KEYS
     from kinema.interactive.model import ego_move
 
     cfg = replace(model.cfg, ego_gain=float(gain))
     z = [model.encode_frames(np.asarray(first)[None])]  # (1, C, 1, h, w)
     with torch.no_grad():
         for key in keys:
-            z.append(ego_move(cfg, z[-1], torch.tensor([[PLAY_KEYS.index(key)]])))
+            z.append(ego_move(cfg, z[-1], torch.tensor([[KEYS.index(key)]])))  # idm.KEYS: the model's order
     return model.decode_frames(torch.cat(z, dim=2))
 
 
