@@ -174,12 +174,14 @@ def test_eval_play_can_hold_out_the_first_worlds(tiny):
         evaluate_play(tiny, n=1, frames=3, first_world=-1, progress=False)
 
 
-def test_eval_play_reports_the_warp_last_baseline(tiny):
+def test_eval_play_reports_the_warp_last_baseline(tiny, tmp_path):
     """A model with ego motion is also measured against its own starts without the DiT: the first view moved by each
     key's fitted motion, frame after frame, at the session's ego gain (warp-last). With every motion the identity
     that is the first view through the VAE, repeated; a zoom moves it; the gain raises W's zoom; models without ego
-    motion have no such baseline."""
-    from kinema.interactive.evaluate import _vae_recon, _warp_last, evaluate_play, format_report
+    motion have no such baseline. The contact sheet shows the warped walk as a third row."""
+    from PIL import Image
+
+    from kinema.interactive.evaluate import _vae_recon, _warp_last, evaluate_play, format_report, write_play_report
 
     first = walk(E.make_world("gallery", SEED), ["W"], 64, 64, tiny.cfg.fps)[0]
     still = replace(tiny, cfg=replace(tiny.cfg, bridge=0.5, ego_motion=((1.0, 0.0),) * len(KEYS)))
@@ -193,14 +195,21 @@ def test_eval_play_reports_the_warp_last_baseline(tiny):
     assert np.array_equal(none, frames[0])  # gain 0: W does not zoom at all
 
     args = {"n": 2, "frames": 3, "policies": ("random",), "idm_worlds": 0, "progress": False}
-    res = evaluate_play(moving, ego_gain=2.0, **args)
+    examples: list = []
+    res = evaluate_play(moving, ego_gain=2.0, examples=examples, **args)
+    ex = examples[0]
+    assert np.array_equal(ex["warp"], _warp_last(moving, ex["gt"][0], ex["keys"], 2.0))
     r = res["policies"]["random"]
     g = r["intervals"]["psnr_gain_warp"]["1"]
     assert g["n"] == 2 and g["mean"] == pytest.approx(r["psnr"]["1"] - r["warp_psnr"]["1"])
     assert 0 <= r["direction_accuracy_warp"] <= 1 and 0 <= r["warp_ssim"]["1"] <= 1
     text = "\n".join(format_report(res))
     assert "warp-last PSNR" in text and "gain vs warp-last" in text and ", warp-last " in text
-    plain = evaluate_play(tiny, **args)
+    plain_examples: list = []
+    plain = evaluate_play(tiny, examples=plain_examples, **args)
     r = plain["policies"]["random"]
     assert "warp_psnr" not in r and r["direction_accuracy_warp"] is None and r["intervals"]["psnr_gain_warp"] is None
-    assert "warp-last" not in "\n".join(format_report(plain))
+    assert "warp-last" not in "\n".join(format_report(plain)) and plain_examples[0]["warp"] is None
+    sheets = [Image.open(write_play_report(r, tmp_path / name, e).parent / "play_examples.png").size
+              for name, r, e in (("warp", res, examples), ("plain", plain, plain_examples))]
+    assert sheets[0][0] == sheets[1][0] and sheets[0][1] > sheets[1][1]  # the same columns, one more row

@@ -47,6 +47,7 @@ from kinema.interactive.data import action_sequence, random_runs, scene_caption,
 from kinema.interactive.idm import KEYS, camera_for, estimate_actions, estimate_steps
 
 HORIZONS = (1, 8, 32, 128, 512)
+ROW_LABELS = {"gt": "truth", "model": "model", "warp": "warp-last"}  # the contact sheet's rows per example walk
 POLICIES = ("scripted", "random")
 # Which way each key moves the view (turning and strafing the same way shift the picture the same way).
 DIRECTION = {"W": "forward", "S": "back", "A": "left", "Q": "left", "D": "right", "E": "right", ".": "still"}
@@ -143,10 +144,11 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
                   ego_gain: float | None = None, seed: int = 0, idm_worlds: int = 30, examples: list | None = None,
                   first_world: int = 0, progress: bool = True) -> dict[str, Any]:
     """Run the evaluation (module docstring) on a PlayModel; returns one JSON-serialisable dict. With `examples` (a
-    list), the first world of each policy is appended to it as {"policy", "scenario", "keys", "gt", "model"} (uint8
-    (T, H, W, 3) frames) for write_play_report's contact sheet. first_world: skip that many of each policy's
-    evaluation worlds (evaluate worlds first_world .. first_world + n - 1: a held-out set for settings chosen on the
-    first ones). ego_gain: PlayConfig.ego_gain for every session (default: the model's; models with ego motion)."""
+    list), the first world of each policy is appended to it as {"policy", "scenario", "keys", "gt", "model", "warp"}
+    (uint8 (T, H, W, 3) frames; "warp": the warp-last baseline, None without ego motion) for write_play_report's
+    contact sheet. first_world: skip that many of each policy's evaluation worlds (evaluate worlds first_world ..
+    first_world + n - 1: a held-out set for settings chosen on the first ones). ego_gain: PlayConfig.ego_gain for
+    every session (default: the model's; models with ego motion)."""
     from kinema.eval.stats import BOOT_SEED, mean_ci
     from kinema.interactive.bench import cpu_name
     from kinema.interactive.session import Session, rollout, teacher_forced
@@ -198,10 +200,11 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             gen = rollout(Session(model, prompt, seed=seed + i, **play), keys, gt[0], on_frame=bar.update)
             t_gen, n_gen = t_gen + time.perf_counter() - t0, n_gen + frames
             one = model.decode_frames(teacher_forced(model, gt, keys, prompt, seed=seed + i, **play))  # (T-1, ...)
-            if examples is not None and i == 0:
-                examples.append({"policy": policy, "scenario": scenario, "keys": keys, "gt": gt, "model": gen})
             recon = _vae_recon(model, gt)  # every frame through the VAE alone: the model's ceiling
             warp = _warp_last(model, gt[0], keys, play.get("ego_gain", 1.0)) if warps else None  # (T, H, W, 3)
+            if examples is not None and i == 0:
+                examples.append({"policy": policy, "scenario": scenario, "keys": keys, "gt": gt, "model": gen,
+                                 "warp": warp})
             for k in horizons:
                 per_h["psnr"][k].append(psnr(gen[k], gt[k]))
                 per_h["ssim"][k].append(ssim(gen[k], gt[k]))
@@ -395,7 +398,8 @@ def format_report(res: dict[str, Any]) -> list[str]:
 
 def write_play_report(res: dict[str, Any], out_dir, examples: list | None = None, command: str | None = None) -> Path:
     """report.md (the numbers), play_psnr.png (PSNR by horizon against repeat-last, warp-last and the VAE ceiling)
-    and, with examples, play_examples.png (truth and model rows at frames 0, 1, 2, 4, 8, ...) in out_dir."""
+    and, with examples, play_examples.png (truth, model and, with ego motion, warp-last rows at frames 0, 1, 2, 4, 8,
+    ...) in out_dir."""
     from kinema.eval.report import _figure
     from kinema.video import contact_sheet
 
@@ -429,14 +433,14 @@ def write_play_report(res: dict[str, Any], out_dir, examples: list | None = None
         pick = [0] + [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) if k < T]
         cells, labels = [], []
         for ex in examples:
-            for row in ("gt", "model"):
+            for row in ("gt", "model") + (("warp",) if ex.get("warp") is not None else ()):
                 for j, k in enumerate(pick):
                     cells.append(np.kron(ex[row][k], np.ones((2, 2, 1), np.uint8)))  # 2x: readable at 64x64
-                    name = f"{ex['policy']} {'truth' if row == 'gt' else 'model'}"
+                    name = f"{ex['policy']} {ROW_LABELS[row]}"
                     labels.append(f"{name} t=0" if j == 0 else f"t={k} {ex['keys'][k - 1]}")
         Image.fromarray(contact_sheet(cells, cols=len(pick), labels=labels)).save(out / "play_examples.png")
-        images += ("\n![truth and model rows of one world per policy; each label: the frame and the key that led to "
-                   "it](play_examples.png)\n")
+        images += ("\n![truth, model and (with ego motion) warp-last rows of one world per policy; each label: the "
+                   "frame and the key that led to it](play_examples.png)\n")
     text = (f"# Interactive play evaluation: {res['model']}\n\n"
             f"Command: `{command or 'kinema eval play'}` (kinema.interactive.evaluate: module docstring). Evaluation "
             "worlds never trained on; the model starts from the ground-truth first view and follows the same keys as "
