@@ -41,17 +41,10 @@ def truncate(t0: float, argv: list[str]) -> int:
 
 def _pairs(m, seed: int, batches: int):
     from kinema.interactive.data import ExploreActionData, PlayDataConfig
+    from kinema.interactive.recipe import walk_latent_pairs
 
-    data = ExploreActionData(PlayDataConfig(), 8, seed)
-    prev, nxt, acts = [], [], []
-    for i in range(batches):
-        b = data.batch(i, 0, 1)
-        with torch.no_grad():
-            z = m.vae.normalize(m.vae.encode(b["video"])[0].float())  # (B, C, T, h, w)
-        prev.append(z[:, :, :-1].transpose(1, 2).flatten(0, 1))
-        nxt.append(z[:, :, 1:].transpose(1, 2).flatten(0, 1))
-        acts.append(b["actions"][:, 1:].flatten())
-    return torch.cat(prev), torch.cat(nxt), torch.cat(acts)
+    with torch.no_grad():
+        return walk_latent_pairs(m.vae, ExploreActionData(PlayDataConfig(), 8, seed), batches)
 
 
 def _constrained(prev, nxt, acts) -> tuple:

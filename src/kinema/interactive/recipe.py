@@ -329,6 +329,12 @@ def build_play_vae_run(preset: str, data_cfg, train_cfg, *, resume: bool = False
 def fit_walk_ego_motion(vae, data: ExploreActionData, batches: int = EGO_FIT_BATCHES) -> tuple:
     """PlayConfig.ego_motion fitted (fit_ego_motion) to every pair of consecutive latent frames of the first
     `batches` training batches: the same walks the run trains on, so the same numbers for the same data and seed."""
+    return fit_ego_motion(*walk_latent_pairs(vae, data, batches))
+
+
+def walk_latent_pairs(vae, data: ExploreActionData, batches: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(prev, next, actions): every pair of consecutive normalised latent frames (N, C, h, w) of the first `batches`
+    batches of data, and the key between them (N,)."""
     prev, nxt, acts = [], [], []
     for i in range(batches):
         b = data.batch(i, 0, 1)
@@ -336,7 +342,7 @@ def fit_walk_ego_motion(vae, data: ExploreActionData, batches: int = EGO_FIT_BAT
         prev.append(z[:, :, :-1].transpose(1, 2).flatten(0, 1))  # (B (T-1), C, h, w)
         nxt.append(z[:, :, 1:].transpose(1, 2).flatten(0, 1))
         acts.append(b["actions"][:, 1:].flatten())  # the key between frame j - 1 and frame j
-    return fit_ego_motion(torch.cat(prev), torch.cat(nxt), torch.cat(acts))
+    return torch.cat(prev), torch.cat(nxt), torch.cat(acts)
 
 
 def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, train_cfg, *,
