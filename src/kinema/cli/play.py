@@ -130,6 +130,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="training, self-rollout clips: what a noisy frame after the model's own frames learns: the "
                         "true frame (data), or the model's own previous frame plus the data's step to it, moved by "
                         "the key with --ego-motion (step: no jump back to the true frames that no key asked for)")
+    t.add_argument("--carry-rows", type=int, default=0, metavar="N",
+                   help="training: the last N rows of every batch are long walks carried from step to step: each "
+                        "clip goes on from where the row's previous clip ended, played from the model's own last "
+                        "frame (a self-rollout with the --self-rollout-target), so it learns from frame 100 or 400 "
+                        "of its own walks; a resumed run starts them afresh; 0 = off")
+    t.add_argument("--carry-clips", type=int, default=32, metavar="K",
+                   help="with --carry-rows: clips per carried walk before a fresh world starts")
     t.add_argument("--distill", type=float, default=0.0, metavar="F",
                    help="training: share of clips whose noisy frames learn the --teacher's path over each play step "
                         "(--distill-steps Euler steps with action guidance --distill-guidance), so that 1-2 steps "
@@ -307,7 +314,9 @@ def run_train(args: argparse.Namespace) -> int:
                                                ctx_noise_max=args.ctx_noise_max, action_dropout=args.action_dropout,
                                                action_guidance=args.action_guidance, shortcut=args.shortcut,
                                                self_rollout=args.self_rollout,
-                                               self_rollout_target=args.self_rollout_target, distill=args.distill,
+                                               self_rollout_target=args.self_rollout_target,
+                                               carry_rows=args.carry_rows, carry_clips=args.carry_clips,
+                                               distill=args.distill,
                                                distill_steps=args.distill_steps,
                                                distill_guidance=args.distill_guidance, bridge=args.bridge,
                                                ego_gain=args.ego_gain),

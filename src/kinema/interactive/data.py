@@ -93,13 +93,13 @@ def random_runs(n: int, rng: np.random.Generator, max_run: int = 8, weights: lis
 
 
 def action_sequence(policy: str, world, n: int, fps: float, rng: np.random.Generator, max_run: int = 8,
-                    weights: list[float] | None = None) -> list[str]:
+                    weights: list[float] | None = None, pose=None) -> list[str]:
     """n actions from a policy in POLICIES for an explore world (kinema.worlds.explore.ExploreWorld); weights: the
-    random policy's key weights (random_runs)."""
+    random policy's key weights (random_runs); pose: where the walker goes on from (default: the start pose)."""
     from kinema.worlds.explore import random_actions
 
     if policy == "walker":
-        return random_actions(world, n, fps, rng)
+        return random_actions(world, n, fps, rng, pose)
     if policy == "random":
         return random_runs(n, rng, max_run, weights)
     if policy == "scripted":
@@ -115,14 +115,20 @@ def scene_caption(world, fps: float = 10.0) -> dict[str, dict[str, str]]:
     return caption(world, [], fps)
 
 
-def walk(world, keys: list[str], width: int, height: int, fps: float) -> np.ndarray:
-    """Ground truth of an ExploreWorld: uint8 (1 + len(keys), H, W, 3), the start view, then the view after each
-    action."""
-    pose, frames = world.start_pose(), [world.view(world.start_pose(), width, height)]
+def walk(world, keys: list[str], width: int, height: int, fps: float, pose=None) -> np.ndarray:
+    """Ground truth of an ExploreWorld: uint8 (1 + len(keys), H, W, 3), the view from pose (default: the start
+    pose), then the view after each action."""
+    return walk_on(world, keys, width, height, fps, pose)[0]
+
+
+def walk_on(world, keys: list[str], width: int, height: int, fps: float, pose=None) -> tuple[np.ndarray, Any]:
+    """walk's frames and the pose the walk ends at."""
+    pose = world.start_pose() if pose is None else pose
+    frames = [world.view(pose, width, height)]
     for k in keys:
         pose = world.step(pose, k, 1.0 / fps)
         frames.append(world.view(pose, width, height))
-    return np.stack(frames)
+    return np.stack(frames), pose
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -160,3 +166,50 @@ class ExploreActionData(IndexedData):
         kind = cfg.caption_kinds[int(rng.integers(len(cfg.caption_kinds)))]
         return {"video": to_model_video(video), "actions": action_ids(keys), "caption": cap[lang][kind]}
 
+
+
+class CarriedWalks:
+    """Walks that go on from one training step to the next (PlayConfig.carry_rows, carry_clips): each of `rows` walks
+    gives one clip per step whose first frame is the view the walk's previous clip ended on, for `clips` clips
+    (clips x (frames - 1) steps from the start pose), then a fresh world starts from its start pose. Row r's first walk
+    is cut to clips - r * clips // rows clips, so the rows stay spread over the walk's whole length. A fresh walk's
+    world, policy and caption come from the seed it is started with (the batch row's sample seed), as
+    ExploreActionData.get draws them. Not part of a checkpoint: a resumed run starts its walks afresh."""
+
+    def __init__(self, cfg: PlayDataConfig, rows: int, clips: int) -> None:
+        if rows < 1 or clips < 1:
+            raise ValueError(f"carried walks need rows >= 1 and clips >= 1, got {rows} and {clips}")
+        self.cfg, self.clips = cfg, clips
+        self.state: list[dict[str, Any] | None] = [None] * rows
+        self.left = [clips - r * clips // rows for r in range(rows)]  # clips left in each row's current walk
+
+    def next(self, row: int, seed: int) -> tuple[dict[str, Any], bool]:
+        """(sample, fresh): row's next clip as ExploreActionData.get makes one, except that frame 0's action is the
+        key that led to its view (START on a fresh walk), and whether the walk started afresh with it (its frame 0
+        the world's start view)."""
+        from kinema.worlds.explore import make_world
+
+        cfg, st = self.cfg, self.state[row]
+        fresh = st is None or self.left[row] == 0
+        if fresh:
+            n = cfg.num_videos
+            world_seed = derive_seed(seed, 0x77616C6B) % (EVAL_SEED_START if n == 0 else n)
+            world = make_world(cfg.scenarios[world_seed % len(cfg.scenarios)], world_seed)
+            rng = np.random.default_rng(derive_seed(seed, 0x616374))
+            policy = "walker" if rng.random() < cfg.walker_prob else "random"
+            cap = scene_caption(world, cfg.fps)
+            lang = cfg.languages[int(rng.integers(len(cfg.languages)))]
+            kind = cfg.caption_kinds[int(rng.integers(len(cfg.caption_kinds)))]
+            st = {"world": world, "pose": world.start_pose(), "rng": rng, "policy": policy, "caption": cap[lang][kind],
+                  "key": None}
+            self.state[row] = st
+            self.left[row] = self.left[row] or self.clips
+        weights = [cfg.key_weight(k) for k in KEYS] if cfg.key_weights else None
+        keys = action_sequence(st["policy"], st["world"], cfg.frames - 1, cfg.fps, st["rng"], cfg.max_run, weights,
+                               pose=st["pose"])
+        w, h = cfg.wh
+        video, st["pose"] = walk_on(st["world"], keys, w, h, cfg.fps, st["pose"])
+        actions = action_ids(keys) if st["key"] is None else action_ids([st["key"], *keys], start=False)
+        st["key"] = keys[-1]
+        self.left[row] -= 1
+        return {"video": to_model_video(video), "actions": actions, "caption": st["caption"]}, fresh

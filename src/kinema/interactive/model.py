@@ -132,6 +132,13 @@ class PlayConfig:
                     (when the model has it), is carried into the target (ego_move), so the key's motion is learned
                     from where the model's own past put the camera instead of a jump back to the true frame, a
                     correction no key asked for.
+    carry_rows:     training: the last carry_rows rows of every batch are long walks carried from step to step
+                    (kinema.interactive.data.CarriedWalks): each row's clip goes on from where its previous clip ended,
+                    and its rollout goes on from the model's own last frame of that clip, for carry_clips clips
+                    before a fresh world starts. They are self-rollout rows with frame 0 as context, so the model
+                    learns from its own frame 16, 64, 400 of a walk, the states a long play session reaches and a
+                    16-frame clip from a true first frame never shows. 0 = off.
+    carry_clips:    clips per carried walk (each frames - 1 steps long).
     distill:        training: the share of clips whose noisy frames learn a frozen teacher's jump instead of the
                     data (guidance and step distillation, as in Meng et al. 2023, arXiv 2210.03142, and progressive
                     distillation, Salimans & Ho 2022, arXiv 2202.00512, done in one stage): each noisy frame gets one
@@ -182,6 +189,8 @@ class PlayConfig:
     shortcut: float = 0.0
     self_rollout: float = 0.0
     self_rollout_target: str = "data"
+    carry_rows: int = 0
+    carry_clips: int = 32
     distill: float = 0.0
     distill_steps: int = 4
     distill_guidance: float = 2.0
@@ -199,6 +208,9 @@ class PlayConfig:
         if self.self_rollout_target not in SELF_ROLLOUT_TARGETS:
             raise ValueError(f"self_rollout_target must be one of {', '.join(SELF_ROLLOUT_TARGETS)}, "
                              f"got {self.self_rollout_target!r}")
+        if self.carry_rows < 0 or self.carry_clips < 1:
+            raise ValueError(f"carry_rows must be >= 0 and carry_clips >= 1, got {self.carry_rows} and "
+                             f"{self.carry_clips}")
         if self.ctx_noise > self.ctx_noise_max:
             raise ValueError(f"ctx_noise ({self.ctx_noise}) must be at most ctx_noise_max ({self.ctx_noise_max}): "
                              "play must not noise committed frames more than training noised context frames")

@@ -39,7 +39,7 @@ import torch
 from kinema.flow.path import interpolate, target_velocity
 from kinema.flow.shortcut import sample_step_sizes, shortcut_target
 from kinema.flow.timesteps import apply_shift, logit_normal
-from kinema.interactive.data import ExploreActionData, PlayDataConfig, walk
+from kinema.interactive.data import CarriedWalks, ExploreActionData, PlayDataConfig, walk
 from kinema.interactive.model import (KEYS, NULL_ACTION, NUM_ACTIONS, PRESETS, VAE_PRESETS, PlayConfig,
                                      bridge_start, build_play_dit, ego_move, fit_ego_motion, has_null_action)
 from kinema.train.trainer import per_sample_generators
@@ -54,15 +54,35 @@ EGO_FIT_BATCHES = 8  # training batches fit_walk_ego_motion fits on (8 x 8 clips
 class PlayObjective:
     """Diffusion-forcing flow-matching loss of a PlayDiT on VAE latents of action-labelled explore walks."""
 
-    def __init__(self, vae, text_encoder, cfg: PlayConfig, teacher=None) -> None:
+    def __init__(self, vae, text_encoder, cfg: PlayConfig, teacher=None, data_cfg: PlayDataConfig | None = None):
         if cfg.distill > 0 and teacher is None:
             raise ValueError("PlayConfig.distill > 0 needs a teacher (kinema play train --teacher MODEL)")
+        if cfg.carry_rows > 0 and data_cfg is None:
+            raise ValueError("PlayConfig.carry_rows > 0 needs the data config its walks are drawn with")
         self.vae, self.text, self.cfg, self.teacher = vae, text_encoder, cfg, teacher
+        self.walks = CarriedWalks(data_cfg, cfg.carry_rows, cfg.carry_clips) if cfg.carry_rows > 0 else None
+        self.last: list[torch.Tensor | None] = [None] * cfg.carry_rows  # each carried row's own last latent frame
+
+    def carry(self, batch: dict[str, Any]) -> tuple[dict[str, Any], dict[int, bool]]:
+        """The batch with its last carry_rows rows replaced by the carried walks' next clips, and {row: fresh}."""
+        B, rows = len(batch["caption"]), self.cfg.carry_rows
+        if rows > B:
+            raise ValueError(f"carry_rows ({rows}) must be at most the batch size ({B})")
+        batch = {**batch, "video": batch["video"].clone(), "actions": batch["actions"].clone(),
+                 "caption": list(batch["caption"])}
+        fresh = {}
+        for r in range(rows):
+            b = B - rows + r
+            clip, fresh[b] = self.walks.next(r, int(batch["seed"][b]))
+            batch["video"][b], batch["actions"][b] = clip["video"], clip["actions"]
+            batch["caption"][b] = clip["caption"]
+        return batch, fresh
 
     def __call__(self, model, batch: dict[str, Any], generator: torch.Generator):
         from kinema.models.dit import DiTCond
 
         cfg = self.cfg
+        batch, carried = self.carry(batch) if self.walks is not None else (batch, {})  # {row: fresh walk}
         with torch.no_grad():  # under the trainer's bf16 autocast: half the time of fp32, latents within 0.3%
             z = self.vae.normalize(self.vae.encode(batch["video"])[0].float())  # (B, C, T, h, w)
         B, C, T, h, w = z.shape
@@ -72,7 +92,7 @@ class PlayObjective:
         grid = torch.tensor(cfg.grid_times(), device=z.device)  # (G,)
         jumps = torch.tensor(cfg.grid_jumps(), device=z.device)  # (J, 2): (t, d) of each play step
         gens = per_sample_generators(batch["seed"], z.device)
-        for g in gens:
+        for b, g in enumerate(gens):
             eps.append(torch.randn(z.shape[1:], generator=g, device=z.device))  # (C, T, h, w)
             is_ctx = torch.rand(T, generator=g, device=z.device) < cfg.context_prob  # (T,)
             is_ctx[int(torch.randint(T, (1,), generator=g, device=z.device))] = False  # at least one frame learns
@@ -96,6 +116,14 @@ class PlayObjective:
                 step.append(torch.where(is_ctx, 0.0, d))
             if cfg.self_rollout > 0:  # drawn last, so runs without it keep their random streams
                 own.append(bool(torch.rand((), generator=g, device=z.device) < cfg.self_rollout))
+            if carried:  # carried rows always roll out, from their own frame 0 held as context
+                if len(own) == b:  # self_rollout 0: only the carried rows roll out
+                    own.append(False)
+                own[b] = own[b] or b in carried
+                if b in carried:
+                    is_ctx[0] = True
+                    if bool(is_ctx[1:].all()):
+                        is_ctx[int(torch.randint(1, T, (1,), generator=g, device=z.device))] = False
             if cfg.distill > 0:  # drawn last; a distilled clip is not also a shortcut clip
                 dist.append(bool(torch.rand((), generator=g, device=z.device) < cfg.distill))
                 if dist[-1]:  # every noisy frame takes one of play's own jumps
@@ -109,9 +137,16 @@ class PlayObjective:
         z_in = z  # what each frame is noised from: the data, or the model's own rollout on self-rollout clips
         if any(own):
             idx = torch.tensor(own, device=z.device).nonzero()[:, 0]  # (n,)
+            z0 = z[idx, :, :1].clone()  # (n, C, 1, h, w): the true first frame, or a carried walk's own last one
+            for k, b in enumerate(idx.tolist()):
+                if b in carried and not carried[b]:
+                    z0[k] = self.last[b - B + cfg.carry_rows].to(z0)
             with torch.no_grad():
-                mine = self_rollout(model, z[idx, :, :1], actions[idx], emb.tokens[idx], emb.mask[idx], cfg,
+                mine = self_rollout(model, z0, actions[idx], emb.tokens[idx], emb.mask[idx], cfg,
                                     [gens[i] for i in idx.tolist()])  # (n, C, T, h, w)
+            for k, b in enumerate(idx.tolist()):
+                if b in carried:
+                    self.last[b - B + cfg.carry_rows] = mine[k, :, -1:].float().clone()
             z_in = z.clone()
             z_in[idx] = torch.where(mask[idx, None, :, None, None] > 0, mine.to(z.dtype), z[idx])  # context frames
             if cfg.self_rollout_target == "step":  # noisy frames: the own past plus the data's step
@@ -426,8 +461,8 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
                   "text_encoder": text_encoder, "data": data_cfg.to_dict(),
                   "init_from": None if init_from is None else recorded_path(init_from, train_cfg.out_dir),
                   **({"teacher": recorded_path(teacher, train_cfg.out_dir)} if frozen is not None else {})}
-    return Trainer(model, PlayObjective(vae, text, play_cfg, frozen), data, train_cfg, run_config=run_config,
-                   sample_fn=play_sample_fn(vae, text, play_cfg, data_cfg), resume=resume)
+    return Trainer(model, PlayObjective(vae, text, play_cfg, frozen, data_cfg), data, train_cfg,
+                   run_config=run_config, sample_fn=play_sample_fn(vae, text, play_cfg, data_cfg), resume=resume)
 
 
 def load_teacher(path: str | Path | None, vae, guidance: float, bridge: float = 0.0, text=None):

@@ -443,11 +443,13 @@ def make_world(scenario: str, seed: int = 0, *, ood: bool = False) -> ExploreWor
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def random_actions(world: ExploreWorld, n: int, fps: float, rng: np.random.Generator) -> list[str]:
+def random_actions(world: ExploreWorld, n: int, fps: float, rng: np.random.Generator,
+                   pose: Pose | None = None) -> list[str]:
     """Mostly walk forward, turn away before walls, sometimes turn, strafe, step back or pause. Durations are in
-    seconds, so the behaviour per second is the same at any fps."""
+    seconds, so the behaviour per second is the same at any fps. pose: where the walk goes on from (default: the
+    world's start pose)."""
     dt, out, plan = 1.0 / fps, [], []
-    pose = world.start_pose()
+    pose = world.start_pose() if pose is None else pose
 
     def frames(seconds: float) -> int:
         return max(1, int(round(seconds * fps)))
