@@ -106,6 +106,7 @@ def test_carried_rows_roll_out_from_their_own_last_frame(tiny, monkeypatch):
     spy = Spy(tiny.dit)
     metrics = [obj(spy, data.batch(i, 0, 1), torch.Generator().manual_seed(i))[1] for i in range(3)]
     assert [c[0].shape[0] for c in calls] == [1, 1, 1] and all(m["self_share"] == 0.5 for m in metrics)
+    assert [m["carry_depth"] for m in metrics] == [0, 4, 0] and all(m["carry_loss"] > 0 for m in metrics)
     assert all(float(m[1, 0]) == 1.0 and float(m[1, 1:].min()) == 0.0 for m in spy.masks)
     torch.testing.assert_close(calls[1][0], calls[0][2][:, :, -1:])  # step 2 goes on from step 1's own last frame
     torch.testing.assert_close(inputs[1][1:, :, :1], calls[1][0].to(inputs[1]))  # ... held as its context frame
@@ -136,4 +137,4 @@ def test_carry_flags_train_and_are_saved(tmp_path):
     play = json.loads((tmp_path / "run" / "config.json").read_text())["play"]
     assert (play["carry_rows"], play["carry_clips"]) == (1, 4)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["self_share"] for r in rows] == [0.5, 0.5]
+    assert [r["self_share"] for r in rows] == [0.5, 0.5] and [r["carry_depth"] for r in rows] == [0, 4]

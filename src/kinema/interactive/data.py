@@ -182,6 +182,7 @@ class CarriedWalks:
         self.cfg, self.clips = cfg, clips
         self.state: list[dict[str, Any] | None] = [None] * rows
         self.left = [clips - r * clips // rows for r in range(rows)]  # clips left in each row's current walk
+        self.depth = [0] * rows  # clips each row's current walk has gone before its latest clip
 
     def next(self, row: int, seed: int) -> tuple[dict[str, Any], bool]:
         """(sample, fresh): row's next clip as ExploreActionData.get makes one, except that frame 0's action is the
@@ -202,7 +203,7 @@ class CarriedWalks:
             kind = cfg.caption_kinds[int(rng.integers(len(cfg.caption_kinds)))]
             st = {"world": world, "pose": world.start_pose(), "rng": rng, "policy": policy, "caption": cap[lang][kind],
                   "key": None}
-            self.state[row] = st
+            self.state[row], self.depth[row] = st, -1
             self.left[row] = self.left[row] or self.clips
         weights = [cfg.key_weight(k) for k in KEYS] if cfg.key_weights else None
         keys = action_sequence(st["policy"], st["world"], cfg.frames - 1, cfg.fps, st["rng"], cfg.max_run, weights,
@@ -212,4 +213,5 @@ class CarriedWalks:
         actions = action_ids(keys) if st["key"] is None else action_ids([st["key"], *keys], start=False)
         st["key"] = keys[-1]
         self.left[row] -= 1
+        self.depth[row] += 1
         return {"video": to_model_video(video), "actions": actions, "caption": st["caption"]}, fresh

@@ -174,9 +174,13 @@ class PlayObjective:
         v = model(x_t, t, cond).float()  # (B, C, T, h, w)
         wgt = (1 - mask)[:, None, :, None, None].expand_as(v)  # (B, C, T, h, w): loss on noisy frames only
         err = (v - target).square() * wgt
-        loss = (err.flatten(1).sum(1) / wgt.flatten(1).sum(1).clamp_min(1.0)).mean()
+        row_loss = err.flatten(1).sum(1) / wgt.flatten(1).sum(1).clamp_min(1.0)  # (B,)
+        loss = row_loss.mean()
         noisy = mask == 0
         metrics = {"context_frac": float(mask.mean()), "t_mean": float(t[noisy].mean())}
+        if carried:  # the carried rows' own loss, and how far into their walks they are (frames)
+            metrics["carry_loss"] = float(row_loss[sorted(carried)].detach().mean())
+            metrics["carry_depth"] = sum(self.walks.depth) * (T - 1) / len(self.walks.depth)
         if no_act:
             metrics["null_action_frac"] = float(torch.stack(no_act)[noisy].float().mean())
         if sc:
