@@ -24,7 +24,8 @@ one of the play schedules' own (t, d) steps, else log-uniform with t >= d) and l
 two half jumps of the model itself (kinema.flow.shortcut); the step input is per frame and 0 on context frames, as in
 play, where the cache holds committed frames that do not move. With PlayConfig.distill > 0 (and a teacher), that
 share of clips puts every noisy frame on a play jump and learns a frozen teacher's many-step, action-guided path over
-it instead (teacher_target).
+it instead (teacher_target). With PlayConfig.carry_rows > 0 the last rows of every batch are long walks that go on
+from step to step (CarriedWalks), each rolled out from the model's own last frame of the step before.
 """
 
 from __future__ import annotations
