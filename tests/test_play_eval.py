@@ -213,3 +213,26 @@ def test_eval_play_reports_the_warp_last_baseline(tiny, tmp_path):
     sheets = [Image.open(write_play_report(r, tmp_path / name, e).parent / "play_examples.png").size
               for name, r, e in (("warp", res, examples), ("plain", plain, plain_examples))]
     assert sheets[0][0] == sheets[1][0] and sheets[0][1] > sheets[1][1]  # the same columns, one more row
+
+
+def test_colour_drift_reads_a_collapse_into_one_colour(tiny):
+    """colour_drift: the distance of each frame's mean colour from the true frame's (0 for the truth itself, 255
+    sqrt(3) from black to white, small for the same picture blurred or noised); evaluate_play reports it early and
+    late beside repeat-last's."""
+    from kinema.interactive.evaluate import colour_drift, evaluate_play, format_report
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    assert np.all(colour_drift(truth, truth) == 0)
+    black, white = np.zeros_like(truth), np.full_like(truth, 255)
+    np.testing.assert_allclose(colour_drift(black, white), 255 * np.sqrt(3))
+    grey = np.full_like(truth, 128)
+    noisy = np.clip(truth.astype(int) + rng.integers(-20, 21, truth.shape), 0, 255).astype(np.uint8)
+    assert colour_drift(noisy, truth).max() < 3 < colour_drift(grey, truth).min() and \
+        colour_drift(grey, truth).max() < colour_drift(white, truth).min()
+    examples: list = []
+    res = evaluate_play(tiny, n=1, frames=3, policies=("random",), idm_worlds=0, progress=False, examples=examples)
+    s, ex = res["policies"]["random"]["stability"], examples[0]
+    assert s["colour_drift_early"] == pytest.approx(colour_drift(ex["model"], ex["gt"]).mean())  # 3 frames: all
+    assert s["colour_drift_late_repeat"] == pytest.approx(colour_drift(ex["gt"][[0, 0, 0]], ex["gt"]).mean())
+    assert any(line.strip().startswith("colour drift from truth") for line in format_report(res))

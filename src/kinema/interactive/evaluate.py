@@ -23,7 +23,9 @@ actions as the ground-truth renderer. Measured:
 - Loop closure: 360 / (turn per frame) turn actions; the last frame against the first.
 - Stability over the whole rollout: sharpness (mean |Laplacian|) and motion (mean |frame difference|) of the model's
   frames divided by the ground truth's, early (first 32 frames) and late (last 64): a collapse to blur shows as a
-  falling sharpness ratio, a frozen picture as a motion ratio near 0.
+  falling sharpness ratio, a frozen picture as a motion ratio near 0. Colour drift: the distance between the mean
+  colour (RGB, 0-255) of each model frame and of its true frame, early and late, beside repeat-last's (the first true
+  frame held): a picture that collapses into one saturated colour drifts far beyond repeat-last; grey does not.
 - Intervals ("intervals" per policy): 95% percentile-bootstrap intervals over the evaluation worlds (kinema.eval.stats,
   fixed seed) of the exact and direction following and of the PSNR gain over repeat-last at each horizon (model minus
   baseline in the same world, so the comparison is paired). "Clearly beats repeat-last" means the gain's interval lies
@@ -78,6 +80,13 @@ def direction_by_key(est: list[str], truth: np.ndarray, clean: np.ndarray,
 # ----------------------------------------------------------------------------------------------------------------------
 # Image metrics (uint8 frames; psnr, ssim and sharpness are kinema.eval.fidelity's)
 # ----------------------------------------------------------------------------------------------------------------------
+
+
+def colour_drift(frames: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Distance between the mean colours of frames and truth (both uint8 (T, H, W, 3)), per frame: (T,) in 0-255
+    units (the Euclidean norm over R, G, B of the difference of the frame means)."""
+    mean = lambda x: np.asarray(x, np.float64).mean(axis=(1, 2))  # noqa: E731  (T, 3)
+    return np.linalg.norm(mean(frames) - mean(truth), axis=-1)
 
 
 def motion(frames: np.ndarray) -> np.ndarray:
@@ -188,6 +197,7 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
         confusions: Counter = Counter()
         by_key: dict[str, dict[str, list[int]]] = {"rollout": {}, "tf": {}}  # pooled counts per pressed key
         sharp_early, sharp_late, motion_early, motion_late = [], [], [], []
+        colour_early, colour_late, colour_early_base, colour_late_base = [], [], [], []
         for i in range(n):
             world_seed = EVAL_SEED_START + 1000 * pi + first_world + i
             scenario = SCENARIOS[world_seed % len(SCENARIOS)]
@@ -242,6 +252,11 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
             sharp_late.append(sg[late].mean() / max(st[late].mean(), 1e-9))
             motion_early.append(mg[early][:-1].mean() / max(mt[early][:-1].mean(), 1e-9) if frames > 2 else 1.0)
             motion_late.append(mg[late.start:].mean() / max(mt[late.start:].mean(), 1e-9))
+            cg, cb = colour_drift(gen, gt), colour_drift(np.broadcast_to(gt[:1], gt.shape), gt)
+            colour_early.append(cg[early].mean())
+            colour_late.append(cg[late].mean())
+            colour_early_base.append(cb[early].mean())
+            colour_late_base.append(cb[late].mean())
         rng = np.random.default_rng(BOOT_SEED)
         gain = {str(k): mean_ci([a - b for a, b in zip(per_h["psnr"][k], per_h["base_psnr"][k])], rng)
                 for k in horizons}
@@ -263,7 +278,10 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
                                      "tf": by_key["tf"][k][0] / by_key["tf"][k][1], "steps": by_key["rollout"][k][1]}
                                  for k in KEYS if k in by_key["rollout"]},
             "stability": {"sharpness_ratio_early": _mean(sharp_early), "sharpness_ratio_late": _mean(sharp_late),
-                          "motion_ratio_early": _mean(motion_early), "motion_ratio_late": _mean(motion_late)},
+                          "motion_ratio_early": _mean(motion_early), "motion_ratio_late": _mean(motion_late),
+                          "colour_drift_early": _mean(colour_early), "colour_drift_late": _mean(colour_late),
+                          "colour_drift_early_repeat": _mean(colour_early_base),
+                          "colour_drift_late_repeat": _mean(colour_late_base)},
         }
     result["loop_closure"] = _loop_closure(model, play, seed, turns, bar.update)
     bar.close()
@@ -386,6 +404,10 @@ def format_report(res: dict[str, Any]) -> list[str]:
         s = r["stability"]
         lines.append(f"    sharpness vs truth {s['sharpness_ratio_early']:.2f} early, {s['sharpness_ratio_late']:.2f} "
                      f"late; motion vs truth {s['motion_ratio_early']:.2f} early, {s['motion_ratio_late']:.2f} late")
+        if "colour_drift_late" in s:  # results written before this measure existed have none
+            lines.append(f"    colour drift from truth (mean RGB, 0-255) {s['colour_drift_early']:.1f} early, "
+                         f"{s['colour_drift_late']:.1f} late (repeat-last {s['colour_drift_early_repeat']:.1f}, "
+                         f"{s['colour_drift_late_repeat']:.1f})")
     lc = res["loop_closure"]
     lines.append(f"  loop closure ({lc['turns']} x A): last vs first {lc['psnr_last_vs_first']:.2f} dB (truth "
                  f"{lc['gt_psnr_last_vs_first']:.2f}), last vs truth {lc['psnr_last_vs_gt']:.2f} dB")
