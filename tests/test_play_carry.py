@@ -1,5 +1,6 @@
 """Long walks carried from one training step to the next (PlayConfig.carry_rows, kinema.interactive.data.CarriedWalks):
-the data goes on where the row's last clip ended, and the rollout from the model's own last frame. Tiny models, 16x16."""
+the data goes on where the row's last clip ended, and the rollout from the model's own last frame; the stepped
+targets' drift decay. Tiny models, 16x16."""
 
 from __future__ import annotations
 
@@ -138,3 +139,24 @@ def test_carry_flags_train_and_are_saved(tmp_path):
     assert (play["carry_rows"], play["carry_clips"]) == (1, 4)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["self_share"] for r in rows] == [0.5, 0.5] and [r["carry_depth"] for r in rows] == [0, 4]
+
+
+def test_drift_decay_leads_a_tint_back_and_keeps_the_layout():
+    """stepped_goal with drift_decay d: a drift that is a tint of the whole frame shrinks by (1 - d) a frame; one with
+    no mean over the frame is carried as it is (d = 0: everything is carried)."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(1, 4, 5, 8, 8, generator=g)
+    mask = torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0]])  # frame 0: the model's own, the rest learn
+    actions = torch.tensor([[START, 0, 0, 2, 6]])
+    tint = torch.tensor([0.5, -1.0, 0.25, 2.0]).view(1, 4, 1, 1, 1)
+    layout = torch.randn(1, 4, 1, 8, 8, generator=g)
+    layout -= layout.mean(dim=(-2, -1), keepdim=True)
+    for d in (0.0, 0.25):
+        cfg = PlayConfig(drift_decay=d)  # no ego motion: the drift is not moved
+        z_in = z.clone()
+        z_in[:, :, :1] += tint + layout
+        goal = R.stepped_goal(cfg, z, z_in, mask, actions)
+        for j in range(5):
+            torch.testing.assert_close(goal[:, :, j:j + 1] - z[:, :, j:j + 1], tint * (1 - d) ** j + layout)
+    with pytest.raises(ValueError, match="drift_decay must be in"):
+        PlayConfig(drift_decay=1.5)

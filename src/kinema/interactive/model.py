@@ -139,6 +139,9 @@ class PlayConfig:
                     learns from its own frame 16, 64, 400 of a walk, the states a long play session reaches and a
                     16-frame clip from a true first frame never shows. 0 = off.
     carry_clips:    clips per carried walk (each frames - 1 steps long).
+    drift_decay:    training, self_rollout_target "step": the share of the own drift's spatial mean (a tint over the
+                    whole frame, per latent channel) that each frame's target takes off, so a rollout whose colour
+                    has drifted from the world's is led back to it, while the drift's layout is kept; 0 = keep it all.
     distill:        training: the share of clips whose noisy frames learn a frozen teacher's jump instead of the
                     data (guidance and step distillation, as in Meng et al. 2023, arXiv 2210.03142, and progressive
                     distillation, Salimans & Ho 2022, arXiv 2202.00512, done in one stage): each noisy frame gets one
@@ -191,6 +194,7 @@ class PlayConfig:
     self_rollout_target: str = "data"
     carry_rows: int = 0
     carry_clips: int = 32
+    drift_decay: float = 0.0
     distill: float = 0.0
     distill_steps: int = 4
     distill_guidance: float = 2.0
@@ -202,7 +206,7 @@ class PlayConfig:
         if self.window < 1 or self.steps < 1 or self.first_steps < 1:
             raise ValueError("window, steps and first_steps must be >= 1")
         for name in ("ctx_noise", "ctx_noise_max", "context_prob", "grid_prob", "text_dropout", "action_dropout",
-                     "self_rollout", "distill"):
+                     "self_rollout", "distill", "drift_decay"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.self_rollout_target not in SELF_ROLLOUT_TARGETS:
