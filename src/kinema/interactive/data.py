@@ -68,6 +68,10 @@ class PlayDataConfig:
     def key_weight(self, key: str) -> float:
         return self.key_weights.get(key, 1.0)
 
+    def random_weights(self) -> list[float] | None:
+        """The random policy's weight per key of KEYS, or None (uniform) when no key is weighted."""
+        return [self.key_weight(k) for k in KEYS] if self.key_weights else None
+
     @property
     def wh(self) -> tuple[int, int]:
         return parse_wh(self.size)
@@ -115,6 +119,13 @@ def scene_caption(world, fps: float = 10.0) -> dict[str, dict[str, str]]:
     return caption(world, [], fps)
 
 
+def pick_caption(cfg: PlayDataConfig, world, rng: np.random.Generator) -> str:
+    """One of the world's captions (scene_caption), its language and kind drawn from cfg's with rng."""
+    cap = scene_caption(world, cfg.fps)
+    lang = cfg.languages[int(rng.integers(len(cfg.languages)))]
+    return cap[lang][cfg.caption_kinds[int(rng.integers(len(cfg.caption_kinds)))]]
+
+
 def walk(world, keys: list[str], width: int, height: int, fps: float, pose=None) -> np.ndarray:
     """Ground truth of an ExploreWorld: uint8 (1 + len(keys), H, W, 3), the view from pose (default: the start
     pose), then the view after each action."""
@@ -157,14 +168,10 @@ class ExploreActionData(IndexedData):
         world = make_world(scenario, world_seed)
         rng = np.random.default_rng(derive_seed(seed, 0x616374))
         policy = "walker" if rng.random() < cfg.walker_prob else "random"
-        weights = [cfg.key_weight(k) for k in KEYS] if cfg.key_weights else None  # None: uniform, as before
-        keys = action_sequence(policy, world, cfg.frames - 1, cfg.fps, rng, cfg.max_run, weights)
+        keys = action_sequence(policy, world, cfg.frames - 1, cfg.fps, rng, cfg.max_run, cfg.random_weights())
         w, h = cfg.wh
         video = walk(world, keys, w, h, cfg.fps)  # (T, H, W, 3)
-        cap = scene_caption(world, cfg.fps)
-        lang = cfg.languages[int(rng.integers(len(cfg.languages)))]
-        kind = cfg.caption_kinds[int(rng.integers(len(cfg.caption_kinds)))]
-        return {"video": to_model_video(video), "actions": action_ids(keys), "caption": cap[lang][kind]}
+        return {"video": to_model_video(video), "actions": action_ids(keys), "caption": pick_caption(cfg, world, rng)}
 
 
 
@@ -198,16 +205,12 @@ class CarriedWalks:
             world = make_world(cfg.scenarios[world_seed % len(cfg.scenarios)], world_seed)
             rng = np.random.default_rng(derive_seed(seed, 0x616374))
             policy = "walker" if rng.random() < cfg.walker_prob else "random"
-            cap = scene_caption(world, cfg.fps)
-            lang = cfg.languages[int(rng.integers(len(cfg.languages)))]
-            kind = cfg.caption_kinds[int(rng.integers(len(cfg.caption_kinds)))]
-            st = {"world": world, "pose": world.start_pose(), "rng": rng, "policy": policy, "caption": cap[lang][kind],
-                  "key": None}
+            st = {"world": world, "pose": world.start_pose(), "rng": rng, "policy": policy,
+                  "caption": pick_caption(cfg, world, rng), "key": None}
             self.state[row], self.depth[row] = st, -1
             self.left[row] = self.left[row] or self.clips
-        weights = [cfg.key_weight(k) for k in KEYS] if cfg.key_weights else None
-        keys = action_sequence(st["policy"], st["world"], cfg.frames - 1, cfg.fps, st["rng"], cfg.max_run, weights,
-                               pose=st["pose"])
+        keys = action_sequence(st["policy"], st["world"], cfg.frames - 1, cfg.fps, st["rng"], cfg.max_run,
+                               cfg.random_weights(), pose=st["pose"])
         w, h = cfg.wh
         video, st["pose"] = walk_on(st["world"], keys, w, h, cfg.fps, st["pose"])
         actions = action_ids(keys) if st["key"] is None else action_ids([st["key"], *keys], start=False)
