@@ -126,14 +126,14 @@ def pick_caption(cfg: PlayDataConfig, world, rng: np.random.Generator) -> str:
     return cap[lang][cfg.caption_kinds[int(rng.integers(len(cfg.caption_kinds)))]]
 
 
-def walk(world, keys: list[str], width: int, height: int, fps: float, pose=None) -> np.ndarray:
-    """Ground truth of an ExploreWorld: uint8 (1 + len(keys), H, W, 3), the view from pose (default: the start
-    pose), then the view after each action."""
-    return walk_on(world, keys, width, height, fps, pose)[0]
+def walk(world, keys: list[str], width: int, height: int, fps: float) -> np.ndarray:
+    """Ground truth of an ExploreWorld: uint8 (1 + len(keys), H, W, 3), the start view, then the view after each
+    action."""
+    return walk_on(world, keys, width, height, fps)[0]
 
 
 def walk_on(world, keys: list[str], width: int, height: int, fps: float, pose=None) -> tuple[np.ndarray, Any]:
-    """walk's frames and the pose the walk ends at."""
+    """walk's frames from pose (default: the start pose), and the pose the walk ends at."""
     pose = world.start_pose() if pose is None else pose
     frames = [world.view(pose, width, height)]
     for k in keys:
@@ -172,7 +172,6 @@ class ExploreActionData(IndexedData):
         w, h = cfg.wh
         video = walk(world, keys, w, h, cfg.fps)  # (T, H, W, 3)
         return {"video": to_model_video(video), "actions": action_ids(keys), "caption": pick_caption(cfg, world, rng)}
-
 
 
 class CarriedWalks:
