@@ -85,8 +85,8 @@ def direction_by_key(est: list[str], truth: np.ndarray, clean: np.ndarray,
 def colour_drift(frames: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Distance between the mean colours of frames and truth (both uint8 (T, H, W, 3)), per frame: (T,) in 0-255
     units (the Euclidean norm over R, G, B of the difference of the frame means)."""
-    mean = lambda x: np.asarray(x, np.float64).mean(axis=(1, 2))  # noqa: E731  (T, 3)
-    return np.linalg.norm(mean(frames) - mean(truth), axis=-1)
+    made, true = (np.asarray(x, np.float64).mean(axis=(1, 2)) for x in (frames, truth))  # (T, 3) each
+    return np.linalg.norm(made - true, axis=-1)
 
 
 def motion(frames: np.ndarray) -> np.ndarray:
