@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from kinema.cli import main
 from kinema.train.data import EVAL_SEED_START, DataConfig, WorldData
@@ -287,7 +288,8 @@ def test_fg_weight_reweights_the_loss_and_is_validated(tmp_path, vae_run):
 
 def test_a_dit_run_from_an_exported_model_exports_back_into_it(tmp_path, vae_run):
     """How the shipped physics model is continued: train dit --vae MODEL --init-from MODEL, export into MODEL. The
-    VAE, its training record and the model's earlier DiT record (renumbered after the new run) are kept."""
+    VAE, its training record and the model's earlier DiT record (renumbered after the new run) are kept; a loss curve
+    missing from that record is drawn from its metrics."""
     from safetensors.torch import load_file
 
     first, model = tmp_path / "first", tmp_path / "model"
@@ -296,6 +298,7 @@ def test_a_dit_run_from_an_exported_model_exports_back_into_it(tmp_path, vae_run
     assert main(["export", str(first), "-o", str(model)]) == 0
     vae_before = load_file(str(model / "vae.safetensors"))
     vae_train = json.loads((model / "config.json").read_text())["vae_train"]
+    (model / "training" / "dit_loss.png").unlink()  # as in an export taken before the run drew its curve
     again = tmp_path / "again"
     assert main(["train", "dit", "--preset", "tiny", "--vae", str(model), "--init-from", str(model), "--steps", "1",
                  "--out", str(again), *TINY]) == 0
@@ -303,6 +306,8 @@ def test_a_dit_run_from_an_exported_model_exports_back_into_it(tmp_path, vae_run
     rec = model / "training"
     assert (rec / "dit_config.json").read_text() == (again / "config.json").read_text()
     assert (rec / "dit_init1_config.json").read_text() == (first / "config.json").read_text()
+    with Image.open(rec / "dit_init1_loss.png") as im:  # drawn again from the record's metrics
+        assert im.size[0] > 100
     assert (rec / "vae_config.json").read_text() == (vae_run / "config.json").read_text()
     vae_after = load_file(str(model / "vae.safetensors"))
     assert all(torch.equal(vae_after[k], vae_before[k]) for k in vae_before)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from kinema import __version__
-from kinema.train.checkpoint import latest_checkpoint, write_json, write_safetensors
+from kinema.train.checkpoint import latest_checkpoint, plot_loss, write_json, write_safetensors
 from kinema.train.recipes import read_config, recalled_path, run_weights, vae_source
 
 
@@ -145,7 +145,8 @@ def copy_training_record(dit_run: Path, vae_run: Path, dest: Path) -> None:
     """The configs, metrics, loss curves and commands of every run behind the weights -- each model's run and the runs
     it was warm-started from (prefix dit_init1_, dit_init2_, ...) -- so they can be reproduced and read. A lineage that
     starts from an exported model directory continues with that model's own record, renumbered after this one's
-    runs. Everything is read before anything is written: dest may be the training/ of that very model directory."""
+    runs. Everything is read before anything is written: dest may be the training/ of that very model directory. A
+    record with metrics but no loss curve gets one drawn from them."""
     records: dict[str, bytes] = {}
     for kind, run in (("dit", dit_run), ("vae", vae_run)):
         chain, model = _lineage(run)
@@ -164,6 +165,10 @@ def copy_training_record(dit_run: Path, vae_run: Path, dest: Path) -> None:
             f.unlink()
     for name, data in records.items():
         (dest / name).write_bytes(data)
+    for name in records:  # a run exported before its first curve was drawn: draw it from its metrics
+        png = dest / name.replace("_metrics.jsonl", "_loss.png")
+        if name.endswith("_metrics.jsonl") and not png.is_file():
+            plot_loss(dest / name, png)
 
 
 def _model_card(model: dict, step: int) -> str:
