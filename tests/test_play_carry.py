@@ -128,15 +128,17 @@ def test_carried_rows_roll_out_from_their_own_last_frame(tiny, monkeypatch):
 
 
 def test_carry_flags_train_and_are_saved(tmp_path):
-    """`kinema play train --carry-rows N --carry-clips K` trains and records both in the run's config."""
+    """`kinema play train --carry-rows N --carry-clips K` (with step targets and their drift decay and shrink) trains
+    and records them in the run's config."""
     common = ["--size", "16x16", "--batch-size", "2", "--log-every", "1", "--precision", "fp32"]
     assert main(["play", "vae", "--preset", "tiny-t1", "--steps", "1", "--frames", "4", "--out",
                  str(tmp_path / "vae"), *common]) == 0
     assert main(["play", "train", "--vae", str(tmp_path / "vae"), "--preset", "tiny", "--steps", "2", "--frames", "5",
-                 "--window", "3", "--carry-rows", "1", "--carry-clips", "4", "--out", str(tmp_path / "run"),
-                 *common]) == 0
+                 "--window", "3", "--carry-rows", "1", "--carry-clips", "4", "--self-rollout-target", "step",
+                 "--drift-decay", "0.1", "--drift-shrink", "0.05", "--out", str(tmp_path / "run"), *common]) == 0
     play = json.loads((tmp_path / "run" / "config.json").read_text())["play"]
     assert (play["carry_rows"], play["carry_clips"]) == (1, 4)
+    assert (play["self_rollout_target"], play["drift_decay"], play["drift_shrink"]) == ("step", 0.1, 0.05)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["self_share"] for r in rows] == [0.5, 0.5] and [r["carry_depth"] for r in rows] == [0, 4]
 
@@ -160,3 +162,24 @@ def test_drift_decay_leads_a_tint_back_and_keeps_the_layout():
             torch.testing.assert_close(goal[:, :, j:j + 1] - z[:, :, j:j + 1], tint * (1 - d) ** j + layout)
     with pytest.raises(ValueError, match="drift_decay must be in"):
         PlayConfig(drift_decay=1.5)
+
+
+def test_drift_shrink_leads_the_layout_back_too():
+    """stepped_goal with drift_shrink s: the whole drift, layout included, shrinks by (1 - s) a frame, after the drift
+    decay has taken its share of the tint; s = 1 gives the data's frames ("data" targets)."""
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(1, 4, 5, 8, 8, generator=g)
+    mask = torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0]])
+    actions = torch.tensor([[START, 0, 0, 2, 6]])
+    tint = torch.tensor([0.5, -1.0, 0.25, 2.0]).view(1, 4, 1, 1, 1)
+    layout = torch.randn(1, 4, 1, 8, 8, generator=g)
+    layout -= layout.mean(dim=(-2, -1), keepdim=True)
+    z_in = z.clone()
+    z_in[:, :, :1] += tint + layout
+    for d, s in ((0.0, 0.2), (0.1, 0.2), (0.0, 1.0)):
+        goal = R.stepped_goal(PlayConfig(drift_decay=d, drift_shrink=s), z, z_in, mask, actions)
+        for j in range(5):
+            torch.testing.assert_close(goal[:, :, j:j + 1] - z[:, :, j:j + 1],
+                                       tint * ((1 - d) * (1 - s)) ** j + layout * (1 - s) ** j)
+    with pytest.raises(ValueError, match="drift_shrink must be in"):
+        PlayConfig(drift_shrink=-0.1)

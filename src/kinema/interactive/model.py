@@ -142,6 +142,9 @@ class PlayConfig:
     drift_decay:    training, self_rollout_target "step": the share of the own drift's spatial mean (a tint over the
                     whole frame, per latent channel) that each frame's target takes off, so a rollout whose colour
                     has drifted from the world's is led back to it, while the drift's layout is kept; 0 = keep it all.
+    drift_shrink:   training, self_rollout_target "step": the share of the whole own drift (after drift_decay) that
+                    each frame's target takes off, its layout too, so a washed-out or grainy rollout is led a little
+                    of the way back to the world's frames at every step ("data" targets: all of the way); 0 = off.
     distill:        training: the share of clips whose noisy frames learn a frozen teacher's jump instead of the
                     data (guidance and step distillation, as in Meng et al. 2023, arXiv 2210.03142, and progressive
                     distillation, Salimans & Ho 2022, arXiv 2202.00512, done in one stage): each noisy frame gets one
@@ -195,6 +198,7 @@ class PlayConfig:
     carry_rows: int = 0
     carry_clips: int = 32
     drift_decay: float = 0.0
+    drift_shrink: float = 0.0
     distill: float = 0.0
     distill_steps: int = 4
     distill_guidance: float = 2.0
@@ -206,7 +210,8 @@ class PlayConfig:
         if self.window < 1 or self.steps < 1 or self.first_steps < 1:
             raise ValueError("window, steps and first_steps must be >= 1")
         for name in ("ctx_noise", "ctx_noise_max", "context_prob", "grid_prob", "text_dropout", "action_dropout",
-                     "self_rollout", "distill", "drift_decay"):
+                     "self_rollout", "distill", "drift_decay",
+                     "drift_shrink"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.self_rollout_target not in SELF_ROLLOUT_TARGETS:

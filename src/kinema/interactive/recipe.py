@@ -235,12 +235,14 @@ def stepped_goal(cfg: PlayConfig, z: torch.Tensor, z_in: torch.Tensor, mask: tor
     goal_j = move_j(goal_{j-1}) + z_j - move_j(z_{j-1}), move_j = ego_move with frame j's key (actions (B, T)). As
     ego_move is linear, that is z_j plus the drift goal_{j-1} - z_{j-1} moved by the key: 0 after true frames, so a
     clip of true frames keeps its targets exactly. With cfg.drift_decay d, each frame takes d of the moved drift's
-    spatial mean (per channel) off. Frame 0 keeps z_in's."""
+    spatial mean (per channel) off, and with cfg.drift_shrink s then s of all that is left. Frame 0 keeps z_in's."""
     goal = [z_in[:, :, :1]]
     for j in range(1, z.shape[2]):
         drift = ego_move(cfg, goal[-1] - z[:, :, j - 1:j], actions[:, j:j + 1])  # (B, C, 1, h, w)
         if cfg.drift_decay > 0:
             drift = drift - cfg.drift_decay * drift.mean(dim=(-2, -1), keepdim=True)
+        if cfg.drift_shrink > 0:
+            drift = (1.0 - cfg.drift_shrink) * drift
         goal.append(torch.where(mask[:, None, j:j + 1, None, None] > 0, z_in[:, :, j:j + 1], z[:, :, j:j + 1] + drift))
     return torch.cat(goal, dim=2)
 
