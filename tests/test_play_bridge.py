@@ -297,6 +297,19 @@ def test_ego_motion_run_fits_records_exports_and_resumes(tmp_path, capsys):
     assert json.loads((tmp_path / "ego" / "config.json").read_text())["play"]["ego_motion"] == fitted
     assert main(["play", "export", str(tmp_path / "ego"), "-o", str(tmp_path / "model")]) == 0
     assert [list(p) for p in R.load_play(tmp_path / "model").cfg.ego_motion] == fitted  # play moves frames as trained
+    capsys.readouterr()
+    warm = [a if a != str(tmp_path / "ego") else str(tmp_path / "warm") for a in run]
+    assert main([*warm, "--steps", "1", "--bridge", "0.5", "--ego-motion", "--seed", "5", "--init-from",
+                 str(tmp_path / "model")]) == 0  # a warm start keeps the motion its weights were trained with
+    assert f"ego motion (zoom, dx latent px) kept from {tmp_path / 'model'}: W " in capsys.readouterr().out
+    assert json.loads((tmp_path / "warm" / "config.json").read_text())["play"]["ego_motion"] == fitted
+    refit = [a if a != str(tmp_path / "ego") else str(tmp_path / "refit") for a in run]
+    assert main([*refit, "--steps", "1", "--bridge", "0.5", "--ego-motion", "--seed", "5", "--init-from",
+                 str(tmp_path / "ego"), "--refit-ego-motion"]) == 0  # ... unless asked to fit it anew
+    assert "ego motion (zoom, dx latent px) fitted per key: W " in capsys.readouterr().out
+    data5 = ExploreActionData(PlayDataConfig(size="16x16", frames=5), batch_size=2, seed=5)
+    refitted = json.loads((tmp_path / "refit" / "config.json").read_text())["play"]["ego_motion"]
+    assert refitted == [list(p) for p in R.fit_walk_ego_motion(R.load_play(tmp_path / "model").vae, data5)]
     assert main(["play", "export", str(tmp_path / "ego"), "-o", str(tmp_path / "gained"), "--ego-gain", "3"]) == 0
     assert R.load_play(tmp_path / "gained").cfg.ego_gain == 3.0 and R.load_play(tmp_path / "model").cfg.ego_gain == 1
     with pytest.raises(ValueError, match="distilling from such a teacher is not supported"):

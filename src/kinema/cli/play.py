@@ -160,7 +160,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--ego-motion", action="store_true",
                    help="with --bridge: start each new frame from the previous one moved by its key's average camera "
                         "motion (a zoom about the centre and a sideways shift per key, fitted to the training walks' "
-                        "latents when the run starts; saved with the model, play follows it)")
+                        "latents when the run starts; saved with the model, play follows it); with --init-from "
+                        "weights trained with ego motion, theirs is kept")
+    t.add_argument("--refit-ego-motion", action="store_true",
+                   help="with --ego-motion and --init-from: fit the ego motion anew instead of keeping the one the "
+                        "warm start was trained with (what every run before session 21 did)")
     t.add_argument("--ego-gain", type=float, default=1.0, metavar="G",
                    help="with --ego-motion: raise the fitted zooms of W and S to the power G (the fit under-reads a "
                         "step forward or back; saved with the model, play follows it); 1 = as fitted")
@@ -328,7 +332,7 @@ def run_train(args: argparse.Namespace) -> int:
                                                distill_guidance=args.distill_guidance, bridge=args.bridge,
                                                ego_gain=args.ego_gain),
                              resume=args.resume, init_from=args.init_from, teacher=args.teacher,
-                             ego_motion=args.ego_motion)
+                             ego_motion=args.ego_motion, refit_ego=args.refit_ego_motion)
     trainer.fit()
     print(f"run directory: {args.out} (export with: kinema play export {args.out} -o kinema-explore)")
     return 0

@@ -392,12 +392,14 @@ def walk_latent_pairs(vae, data: ExploreActionData, batches: int) -> tuple[torch
 
 def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, train_cfg, *,
                    play_cfg: PlayConfig | None = None, resume: bool = False, text_encoder: str = "minilm+zh",
-                   init_from: str | Path | None = None, teacher: str | Path | None = None, ego_motion: bool = False):
+                   init_from: str | Path | None = None, teacher: str | Path | None = None, ego_motion: bool = False,
+                   refit_ego: bool = False):
     """A PlayDiT run on explore walks, on the latents of a time_down=1 VAE run or model directory. init_from (an
     exported play model or a play run) warm-starts from its DiT weights and keeps the latent statistics they learned
     (a new optimizer and schedule, unlike a resume). teacher (a play model or run on the same latents: the same
     latent statistics) is the frozen DiT that PlayConfig.distill learns from. ego_motion: fit PlayConfig.ego_motion
-    to the training walks' latents before the first step (a resumed run keeps the one it started with)."""
+    to the training walks' latents before the first step (a resumed run keeps the one it started with; a warm start
+    from weights trained with one keeps theirs, as the fit on a few batches moves with the seed, unless refit_ego)."""
     from kinema.models.text import load_text_encoder
     from kinema.train.recipes import (dit_weights, load_vae, load_warm_start, read_config, recalled_path,
                                       recorded_path, restore_or_fit_latent_stats)
@@ -428,8 +430,15 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     data = ExploreActionData(data_cfg, train_cfg.batch_size, train_cfg.seed)
     init_weights = dit_weights(init_from, play=True) if init_from is not None and not resume else None
     restore_or_fit_latent_stats(vae, data, train_cfg, resume=resume, init_from=init_from)
+    init_ego = None
+    if ego_motion and saved_ego is None and init_from is not None and not refit_ego:
+        init_ego = read_config(Path(init_from)).get("play", {}).get("ego_motion")
     if saved_ego is not None:
         play_cfg = replace(play_cfg, ego_motion=saved_ego)
+    elif init_ego is not None:
+        play_cfg = replace(play_cfg, ego_motion=tuple(tuple(float(v) for v in p) for p in init_ego))
+        print(f"ego motion (zoom, dx latent px) kept from {init_from}: " +
+              ", ".join(f"{k} {z:.3f} {dx:+.2f}" for k, (z, dx) in zip(KEYS, play_cfg.ego_motion)))
     elif ego_motion:
         play_cfg = replace(play_cfg, ego_motion=fit_walk_ego_motion(vae, data))
         print("ego motion (zoom, dx latent px) fitted per key: " +
