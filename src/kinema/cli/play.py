@@ -164,7 +164,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "weights trained with ego motion, theirs is kept")
     t.add_argument("--refit-ego-motion", action="store_true",
                    help="with --ego-motion and --init-from: fit the ego motion anew instead of keeping the one the "
-                        "warm start was trained with (what every run before session 21 did)")
+                        "warm start was trained with (how warm starts fitted it before this flag existed)")
     t.add_argument("--ego-gain", type=float, default=1.0, metavar="G",
                    help="with --ego-motion: raise the fitted zooms of W and S to the power G (the fit under-reads a "
                         "step forward or back; saved with the model, play follows it); 1 = as fitted")

@@ -210,8 +210,7 @@ class PlayConfig:
         if self.window < 1 or self.steps < 1 or self.first_steps < 1:
             raise ValueError("window, steps and first_steps must be >= 1")
         for name in ("ctx_noise", "ctx_noise_max", "context_prob", "grid_prob", "text_dropout", "action_dropout",
-                     "self_rollout", "distill", "drift_decay",
-                     "drift_shrink"):
+                     "self_rollout", "distill", "drift_decay", "drift_shrink"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.self_rollout_target not in SELF_ROLLOUT_TARGETS:
