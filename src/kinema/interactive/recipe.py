@@ -430,18 +430,14 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     data = ExploreActionData(data_cfg, train_cfg.batch_size, train_cfg.seed)
     init_weights = dit_weights(init_from, play=True) if init_from is not None and not resume else None
     restore_or_fit_latent_stats(vae, data, train_cfg, resume=resume, init_from=init_from)
-    init_ego = None
-    if ego_motion and saved_ego is None and init_from is not None and not refit_ego:
-        init_ego = read_config(Path(init_from)).get("play", {}).get("ego_motion")
     if saved_ego is not None:
         play_cfg = replace(play_cfg, ego_motion=saved_ego)
-    elif init_ego is not None:
-        play_cfg = replace(play_cfg, ego_motion=tuple(tuple(float(v) for v in p) for p in init_ego))
-        print(f"ego motion (zoom, dx latent px) kept from {init_from}: " +
-              ", ".join(f"{k} {z:.3f} {dx:+.2f}" for k, (z, dx) in zip(KEYS, play_cfg.ego_motion)))
     elif ego_motion:
-        play_cfg = replace(play_cfg, ego_motion=fit_walk_ego_motion(vae, data))
-        print("ego motion (zoom, dx latent px) fitted per key: " +
+        kept = (read_config(Path(init_from)).get("play", {}).get("ego_motion")
+                if init_from is not None and not refit_ego else None)
+        play_cfg = replace(play_cfg, ego_motion=tuple(tuple(float(v) for v in p) for p in kept) if kept
+                           else fit_walk_ego_motion(vae, data))
+        print(f"ego motion (zoom, dx latent px) {f'kept from {init_from}' if kept else 'fitted per key'}: " +
               ", ".join(f"{k} {z:.3f} {dx:+.2f}" for k, (z, dx) in zip(KEYS, play_cfg.ego_motion)))
     if play_cfg.ego_motion is not None and play_cfg.ego_gain != 1.0:
         (zw, _), (zs, _) = play_cfg.ego_motion[:2]
