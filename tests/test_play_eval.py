@@ -153,8 +153,13 @@ def test_eval_play_records_and_reports_the_ego_gain(tiny):
     args = {"n": 1, "frames": 3, "policies": ("random",), "idm_worlds": 0, "progress": False}
     res = evaluate_play(moving, ego_gain=2.0, **args)
     assert res["ego_gain"] == 2.0 and "ego gain 2," in format_report(res)[0]
+    assert res["ego_motion"] == [list(p) for p in ego]  # what each frame starts from, as fitted (before the gain)
+    assert "ego motion (zoom, dx latent px), as fitted: W 1.100 +0.00, S 0.900 +0.00, A 1.000 +1.50" in (
+        format_report(res)[1])
     assert evaluate_play(moving, **args)["ego_gain"] == 1.0  # the model's own, not printed
-    assert "ego_gain" not in evaluate_play(tiny, **args)  # no ego motion, no gain
+    plain = evaluate_play(tiny, **args)
+    assert "ego_gain" not in plain and "ego_motion" not in plain  # no ego motion, no gain
+    assert "ego motion" not in "\n".join(format_report(plain))
 
 
 def test_eval_play_can_hold_out_the_first_worlds(tiny):

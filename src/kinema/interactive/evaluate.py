@@ -47,6 +47,7 @@ from tqdm import tqdm
 from kinema.eval.fidelity import psnr, sharpness, ssim
 from kinema.interactive.data import action_sequence, random_runs, scene_caption, walk
 from kinema.interactive.idm import KEYS, camera_for, estimate_actions, estimate_steps
+from kinema.interactive.model import format_ego_motion
 
 HORIZONS = (1, 8, 32, 128, 512)
 ROW_LABELS = {"gt": "truth", "model": "model", "warp": "warp-last"}  # the contact sheet's rows per example walk
@@ -182,6 +183,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
     result: dict[str, Any] = {"model": model.name, **play, "n": n, "first_world": first_world, "frames": frames,
                               "size": f"{w}x{h}", "fps": fps, "horizons": horizons, "device": cpu_name(),
                               "policies": {}}
+    if model.cfg.ego_motion is not None:  # each key's (zoom, dx) as fitted, before the gain; KEYS' order
+        result["ego_motion"] = [[float(z), float(dx)] for z, dx in model.cfg.ego_motion]
     warps = model.cfg.ego_motion is not None  # the warp-last baseline needs a model's fitted key motions
     t_gen, n_gen = 0.0, 0
     turns = round(360.0 / (TURN_SPEED / fps))  # the loop-closure rollouts: a full turn in each scenario
@@ -366,6 +369,8 @@ def format_report(res: dict[str, Any]) -> list[str]:
     lines = [f"play eval: {res['model']}, {res['steps']} step(s)/frame, context noise {res['ctx_noise']}, action "
              f"guidance {res.get('action_guidance', 1.0)}{_ego(res)}, {res['n']} worlds{_first(res)} x {res['frames']} "
              f"frames per policy, {res['size']}, {res['ms_per_frame']:.1f} ms/frame, {res['device']}"]
+    if res.get("ego_motion"):  # what every frame starts from moves results; older results have none
+        lines.append(f"  ego motion (zoom, dx latent px), as fitted: {format_ego_motion(res['ego_motion'])}")
     for policy, r in res["policies"].items():
         lines.append(f"  {policy}: horizon  " + "  ".join(f"{k:>6s}" for k in r["psnr"]))
         for name, label in (("psnr", "PSNR dB"), ("base_psnr", "repeat-last PSNR"), ("warp_psnr", "warp-last PSNR"),

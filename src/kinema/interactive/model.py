@@ -276,6 +276,11 @@ def bridge_start(cfg: PlayConfig, prev: Tensor, actions: Tensor, eps: Tensor) ->
     return frame_source(cfg.bridge, ego_move(cfg, prev, actions), eps)
 
 
+def format_ego_motion(ego_motion) -> str:
+    """'W 1.062 +0.00, S 0.944 +0.00, ...': each key's (zoom, dx latent px) of PlayConfig.ego_motion, as fitted."""
+    return ", ".join(f"{k} {float(z):.3f} {float(dx):+.2f}" for k, (z, dx) in zip(KEYS, ego_motion))
+
+
 def ego_move(cfg: PlayConfig, z: Tensor, actions: Tensor) -> Tensor:
     """Latent frames z (B, C, T, h, w) moved by the PlayConfig.ego_motion of their keys, actions (B, T) (START and
     NULL_ACTION: not moved); z itself without ego motion. Linear in z (a fixed bilinear resampling)."""

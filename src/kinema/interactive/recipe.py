@@ -42,7 +42,8 @@ from kinema.flow.shortcut import sample_step_sizes, shortcut_target
 from kinema.flow.timesteps import apply_shift, logit_normal
 from kinema.interactive.data import CarriedWalks, ExploreActionData, PlayDataConfig, walk
 from kinema.interactive.model import (KEYS, NULL_ACTION, NUM_ACTIONS, PRESETS, VAE_PRESETS, PlayConfig,
-                                     bridge_start, build_play_dit, ego_move, fit_ego_motion, has_null_action)
+                                     bridge_start, build_play_dit, ego_move, fit_ego_motion, format_ego_motion,
+                                     has_null_action)
 from kinema.train.trainer import per_sample_generators
 
 EGO_FIT_BATCHES = 8  # training batches fit_walk_ego_motion fits on (8 x 8 clips x 15 steps: ~140 pairs per key)
@@ -437,8 +438,8 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
                 if init_from is not None and not refit_ego else None)
         play_cfg = replace(play_cfg, ego_motion=tuple(tuple(float(v) for v in p) for p in kept) if kept
                            else fit_walk_ego_motion(vae, data))
-        print(f"ego motion (zoom, dx latent px) {f'kept from {init_from}' if kept else 'fitted per key'}: " +
-              ", ".join(f"{k} {z:.3f} {dx:+.2f}" for k, (z, dx) in zip(KEYS, play_cfg.ego_motion)))
+        print(f"ego motion (zoom, dx latent px) {f'kept from {init_from}' if kept else 'fitted per key'}: "
+              f"{format_ego_motion(play_cfg.ego_motion)}")
     if play_cfg.ego_motion is not None and play_cfg.ego_gain != 1.0:
         (zw, _), (zs, _) = play_cfg.ego_motion[:2]
         print(f"ego gain {play_cfg.ego_gain:g}: frames start from W zoomed {zw ** play_cfg.ego_gain:.3f}, "
