@@ -143,6 +143,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--drift-shrink", type=float, default=0.0, metavar="S",
                    help="training, --self-rollout-target step: each frame's target takes S of the whole own drift "
                         "off, its layout too, leading a washed-out rollout part of the way back to the world; 0 = off")
+    t.add_argument("--gdl", type=float, default=0.0, metavar="W",
+                   help="training: weight of a gradient difference loss beside the flow loss: the clean frame each "
+                        "noisy frame's velocity implies must have the target's edges (local contrast), which "
+                        "squared error alone lets a blurred guess skip; 0 = off")
     t.add_argument("--distill", type=float, default=0.0, metavar="F",
                    help="training: share of clips whose noisy frames learn the --teacher's path over each play step "
                         "(--distill-steps Euler steps with action guidance --distill-guidance), so that 1-2 steps "
@@ -327,6 +331,7 @@ def run_train(args: argparse.Namespace) -> int:
                                                self_rollout_target=args.self_rollout_target,
                                                carry_rows=args.carry_rows, carry_clips=args.carry_clips,
                                                drift_decay=args.drift_decay, drift_shrink=args.drift_shrink,
+                                               gdl=args.gdl,
                                                distill=args.distill,
                                                distill_steps=args.distill_steps,
                                                distill_guidance=args.distill_guidance, bridge=args.bridge,

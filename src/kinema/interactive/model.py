@@ -145,6 +145,13 @@ class PlayConfig:
     drift_shrink:   training, self_rollout_target "step": the share of the whole own drift (after drift_decay) that
                     each frame's target takes off, its layout too, so a washed-out or grainy rollout is led a little
                     of the way back to the world's frames at every step ("data" targets: all of the way); 0 = off.
+    gdl:            training: the weight of a gradient difference loss (Mathieu, Couprie & LeCun 2016, arXiv
+                    1511.05440, made against the blur of squared-error video prediction) beside the flow-matching
+                    loss: on every noisy frame after frame 0 (the frames play makes from the one before), the
+                    clean frame the velocity implies (x_t - t v) must have the target's local contrast,
+                    | |z[i+1] - z[i]| - |x[i+1] - x[i]| | between neighbouring latent pixels across and down,
+                    averaged. A blurred guess, the mean of the frames a key could lead to, pays for its flat edges;
+                    squared error alone rewards it. 0 = off.
     distill:        training: the share of clips whose noisy frames learn a frozen teacher's jump instead of the
                     data (guidance and step distillation, as in Meng et al. 2023, arXiv 2210.03142, and progressive
                     distillation, Salimans & Ho 2022, arXiv 2202.00512, done in one stage): each noisy frame gets one
@@ -199,6 +206,7 @@ class PlayConfig:
     carry_clips: int = 32
     drift_decay: float = 0.0
     drift_shrink: float = 0.0
+    gdl: float = 0.0
     distill: float = 0.0
     distill_steps: int = 4
     distill_guidance: float = 2.0
@@ -227,6 +235,8 @@ class PlayConfig:
         check_action_guidance(self.action_guidance)
         if not 0.0 <= self.shortcut < 1.0:
             raise ValueError(f"shortcut must be in [0, 1), got {self.shortcut}")
+        if self.gdl < 0:
+            raise ValueError(f"gdl must be >= 0 (the gradient difference loss's weight), got {self.gdl}")
         if self.distill_steps < 1:
             raise ValueError(f"distill_steps must be >= 1, got {self.distill_steps}")
         check_action_guidance(self.distill_guidance)

@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from kinema.flow.path import interpolate, target_velocity
+from kinema.flow.path import interpolate, target_velocity, x0_from_velocity
 from kinema.flow.shortcut import sample_step_sizes, shortcut_target
 from kinema.flow.timesteps import apply_shift, logit_normal
 from kinema.interactive.data import CarriedWalks, ExploreActionData, PlayDataConfig, walk
@@ -180,6 +180,11 @@ class PlayObjective:
         loss = row_loss.mean()
         noisy = mask == 0
         metrics = {"context_frac": float(mask.mean()), "t_mean": float(t[noisy].mean())}
+        if cfg.gdl > 0:  # the clean frame the velocity implies must have the target's edges (PlayConfig.gdl)
+            later = noisy & (torch.arange(T, device=z.device) > 0)  # (B, T): the frames play makes from the last
+            edges = gradient_difference(x0_from_velocity(x_t.float(), v, t), z_in.float(), later)
+            loss = loss + cfg.gdl * edges
+            metrics["gdl"] = float(edges.detach())
         if carried:  # the carried rows' own loss, and how far into their walks they are (frames)
             metrics["carry_loss"] = float(row_loss[sorted(carried)].detach().mean())
             metrics["carry_depth"] = sum(self.walks.depth) * (T - 1) / len(self.walks.depth)
@@ -196,6 +201,20 @@ class PlayObjective:
 
 
 @torch.no_grad()
+def gradient_difference(x: torch.Tensor, y: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """Gradient difference loss (Mathieu et al. 2016, arXiv 1511.05440) of latent frames x against y, (B, C, T, h, w):
+    the mean of | |y[i+1] - y[i]| - |x[i+1] - x[i]| | over neighbouring pixels across and down, on the frames where
+    frames (B, T) is true; 0 when there are none."""
+    keep = frames[:, None, :, None, None].to(x.dtype)  # (B, 1, T, 1, 1)
+    total, count = x.new_zeros(()), x.new_zeros(())
+    for dim in (3, 4):
+        gx, gy = x.diff(dim=dim).abs(), y.diff(dim=dim).abs()
+        w = keep.expand_as(gx)
+        total = total + ((gy - gx).abs() * w).sum()
+        count = count + w.sum()
+    return total / count.clamp_min(1.0)
+
+
 def teacher_target(teacher, x_t: torch.Tensor, t: torch.Tensor, cond, d: torch.Tensor, mask: torch.Tensor,
                    steps: int, guidance: float) -> torch.Tensor:
     """The mean velocity (B, C, T, h, w) of `steps` Euler steps of a frozen teacher DiT over each frame's jump: from
