@@ -53,14 +53,22 @@ def test_gdl_adds_its_weighted_term_to_the_flow_loss():
                             text_encoder=load_text_encoder("minilm+zh"))
     data = ExploreActionData(PlayDataConfig(size="16x16", frames=5), batch_size=2, seed=3)
     batch = data.batch(0, 0, 1)
-    plain, m0, _ = R.PlayObjective(tiny.vae, tiny.text, tiny.cfg)(tiny.dit, batch, torch.Generator().manual_seed(0))
-    tiny.dit.zero_grad()
-    loss, m1, _ = R.PlayObjective(tiny.vae, tiny.text, replace(tiny.cfg, gdl=0.5))(
-        tiny.dit, batch, torch.Generator().manual_seed(0))
-    assert "gdl" not in m0 and m1["gdl"] > 0
-    torch.testing.assert_close(loss, plain + 0.5 * m1["gdl"], rtol=1e-5, atol=1e-6)
-    loss.backward()
-    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in tiny.dit.parameters())
+    grads = []
+    for w in (0.0, 0.5):
+        tiny.dit.zero_grad()
+        loss, metrics, _ = R.PlayObjective(tiny.vae, tiny.text, replace(tiny.cfg, gdl=w))(
+            tiny.dit, batch, torch.Generator().manual_seed(0))
+        loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in tiny.dit.parameters() if p.grad is not None]))
+        if w == 0:
+            plain = loss.detach()
+            assert "gdl" not in metrics
+    assert metrics["gdl"] > 0
+    torch.testing.assert_close(loss.detach(), plain + 0.5 * metrics["gdl"], rtol=1e-5, atol=1e-6)
+    assert float((grads[1] - grads[0]).abs().max()) > 1e-6  # the term trains the DiT, not only the number logged
+    x = torch.randn(1, 2, 3, 4, 4, requires_grad=True)
+    R.gradient_difference(x, torch.randn(1, 2, 3, 4, 4), torch.ones(1, 3, dtype=torch.bool)).backward()
+    assert float(x.grad.abs().sum()) > 0
 
 
 def test_gdl_flag_trains_and_is_saved(tmp_path):

@@ -200,7 +200,6 @@ class PlayObjective:
         return loss, metrics, B * T * (h // patch[1]) * (w // patch[2])
 
 
-@torch.no_grad()
 def gradient_difference(x: torch.Tensor, y: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
     """Gradient difference loss (Mathieu et al. 2016, arXiv 1511.05440) of latent frames x against y, (B, C, T, h, w):
     the mean of | |y[i+1] - y[i]| - |x[i+1] - x[i]| | over neighbouring pixels across and down, on the frames where
@@ -215,6 +214,7 @@ def gradient_difference(x: torch.Tensor, y: torch.Tensor, frames: torch.Tensor) 
     return total / count.clamp_min(1.0)
 
 
+@torch.no_grad()
 def teacher_target(teacher, x_t: torch.Tensor, t: torch.Tensor, cond, d: torch.Tensor, mask: torch.Tensor,
                    steps: int, guidance: float) -> torch.Tensor:
     """The mean velocity (B, C, T, h, w) of `steps` Euler steps of a frozen teacher DiT over each frame's jump: from
