@@ -48,6 +48,10 @@ def add_play_model_flags(p: argparse.ArgumentParser, *, default: str | None = "t
         p.add_argument("--ego-gain", type=float, default=None, metavar="G",
                        help="a model with ego motion: start each frame from the previous one with W's and S's zoom "
                             "raised to the power G (larger = steps forward and back show more; default: the model's)")
+        p.add_argument("--reproject", type=float, default=None, metavar="R",
+                       help="move each committed frame's latent R of the way to the VAE's encoding of its own "
+                            "picture before the next frame is made from it (0 = off, the default unless the model "
+                            "ships one; one encoder pass per frame)")
     p.add_argument("--action-guidance", type=float, default=None, metavar="G",
                    help="classifier-free guidance on the action: v_null + G (v_action - v_null); 1 = off (default: "
                         "the model's; > 1 needs a model trained with --action-dropout and runs two branches per "
@@ -61,6 +65,8 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=30, help="frames timed per run (after 5 warm-up frames)")
     p.add_argument("--no-fuse", action="store_true", help="commit each frame in its own forward (slower)")
     p.add_argument("--dit-bf16", action="store_true", help="run the DiT under bf16 autocast (the VAE always is)")
+    p.add_argument("--reproject", type=float, default=None, metavar="R",
+                   help="time play with this reprojection share (kinema play --reproject; default: the model's)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
@@ -200,6 +206,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "instead of the run's")
     e.add_argument("--ctx-noise", type=float, default=None, metavar="T",
                    help="ship this context noise as the model's play default (within the range it trained with)")
+    e.add_argument("--reproject", type=float, default=None, metavar="R",
+                   help="ship this reprojection share (kinema play --reproject) as the model's play default")
     e.set_defaults(run=run_export)
 
     b = psub.add_parser("bench", help="frames per second and latency per frame (batch 1)")
@@ -275,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
     fps, (w, h) = model.cfg.fps, args.size or model.size
     prompt = args.prompt or scene_caption(world, fps)["en"]["detailed"]
     session = Session(model, prompt, seed=args.seed, steps=args.steps, ctx_noise=args.ctx_noise,
-                      action_guidance=args.action_guidance, ego_gain=args.ego_gain)
+                      action_guidance=args.action_guidance, ego_gain=args.ego_gain, reproject=args.reproject)
     first = world.view(world.start_pose(), w, h) if start == "world" else None
 
     if args.live:
@@ -359,7 +367,7 @@ def run_export(args: argparse.Namespace) -> int:
     from kinema.interactive.recipe import export_play
 
     play = {k: v for k, v in (("action_guidance", args.action_guidance), ("ego_gain", args.ego_gain),
-                              ("ctx_noise", args.ctx_noise)) if v is not None} or None
+                              ("ctx_noise", args.ctx_noise), ("reproject", args.reproject)) if v is not None} or None
     out, size = export_play(args.run_dir, args.out, name=args.name, play=play)
     print(f"wrote {out} ({size / 2 ** 20:.1f} MiB)")
     return 0
@@ -370,7 +378,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
     model = _load(args.model) if args.model else None
     res = bench_play(model, sizes=args.sizes, steps=args.steps, frames=args.frames, fuse=not args.no_fuse,
-                     dit_bf16=args.dit_bf16, action_guidance=args.action_guidance)
+                     dit_bf16=args.dit_bf16, action_guidance=args.action_guidance, reproject=args.reproject)
     print("\n".join(format_bench(res)))
     if args.json:
         print(json.dumps(res))
@@ -388,6 +396,7 @@ def run_eval(args: argparse.Namespace) -> int:
     examples: list = []
     res = evaluate_play(_load(args.model), n=args.n, frames=args.frames, policies=policies, steps=args.steps,
                         ctx_noise=args.ctx_noise, action_guidance=args.action_guidance, ego_gain=args.ego_gain,
+                        reproject=args.reproject,
                         seed=args.seed, idm_worlds=args.idm_worlds, examples=examples, first_world=args.first_world)
     print("\n".join(format_report(res)))
     options = argparse.ArgumentParser(add_help=False)

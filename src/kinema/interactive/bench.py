@@ -42,7 +42,8 @@ def _count(module: torch.nn.Module) -> int:
 
 def bench_play(model=None, *, sizes: tuple[tuple[int, int], ...] = SIZES, steps: tuple[int, ...] = STEPS,
                frames: int = 30, warmup: int = 5, fuse: bool = True, dit_bf16: bool = False,
-               vae_bf16: bool = True, action_guidance: float | None = None) -> dict[str, Any]:
+               vae_bf16: bool = True, action_guidance: float | None = None,
+               reproject: float | None = None) -> dict[str, Any]:
     """Benchmark a PlayModel (None: random weights at the real size). Returns one JSON-serialisable dict."""
     from kinema.interactive.data import SCRIPTED_TOUR
     from kinema.interactive.session import PlayModel, Session
@@ -52,6 +53,7 @@ def bench_play(model=None, *, sizes: tuple[tuple[int, int], ...] = SIZES, steps:
         raise ValueError("frames must be >= 1, warmup >= 0, and sizes and steps non-empty with steps >= 1")
     model = model or PlayModel.random()
     guide = model.cfg.action_guidance if action_guidance is None else action_guidance
+    reproject = model.cfg.reproject if reproject is None else float(reproject)
     world = make_world("gallery", 10_000_000)
     tour = SCRIPTED_TOUR.split()
     runs = []
@@ -60,7 +62,7 @@ def bench_play(model=None, *, sizes: tuple[tuple[int, int], ...] = SIZES, steps:
         start = world.view(world.start_pose(), w, h)
         for k in steps:
             s = Session(model, "an exhibition hall", seed=0, steps=k, fuse=fuse, dit_bf16=dit_bf16,
-                        vae_bf16=vae_bf16, action_guidance=guide)
+                        vae_bf16=vae_bf16, action_guidance=guide, reproject=reproject)
             s.start_from_image(start)
             for i in range(warmup):
                 s.step(tour[i % len(tour)])
@@ -81,7 +83,8 @@ def bench_play(model=None, *, sizes: tuple[tuple[int, int], ...] = SIZES, steps:
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return {"device": cpu_name(), "threads": torch.get_num_threads(), "model": model.name,
             "params": {"dit": _count(model.dit), "vae": _count(model.vae)},
-            "window": model.dit.window, "action_guidance": guide, "fuse": fuse, "dit_bf16": dit_bf16,
+            "window": model.dit.window, "action_guidance": guide, "reproject": reproject, "fuse": fuse,
+            "dit_bf16": dit_bf16,
             "vae_bf16": vae_bf16,
             "frames_timed": frames, "budget_ms_64x64": BUDGET_MS, "runs": runs,
             "peak_rss_mb": peak_kb / 1024.0, "loadavg_1min": load_before}
@@ -91,8 +94,9 @@ def format_bench(res: dict[str, Any]) -> list[str]:
     """Human-readable lines of a bench_play result."""
     lines = [f"play bench: {res['model']} (DiT {res['params']['dit'] / 1e6:.2f}M, VAE {res['params']['vae'] / 1e6:.2f}M"
              f" params), {res['device']}, {res['threads']} thread(s), action guidance {res.get('action_guidance', 1.0)}"
-             f" ({'2 branches, one batch-2 forward' if res.get('action_guidance', 1.0) != 1.0 else 'off'}), load "
-             f"average {res['loadavg_1min']}",
+             f" ({'2 branches, one batch-2 forward' if res.get('action_guidance', 1.0) != 1.0 else 'off'})"
+             + (f", reprojected {res['reproject']:g} (decode: with the re-encoding)" if res.get("reproject") else "")
+             + f", load average {res['loadavg_1min']}",
              f"  {'size':>8s} {'steps':>5s} {'fps':>6s} {'mean ms':>8s} {'p95 ms':>7s} {'cpu ms':>7s} "
              f"{'cpu med':>7s} {'dit ms':>7s} {'decode':>7s}"]
     for r in res["runs"]:

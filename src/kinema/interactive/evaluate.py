@@ -151,14 +151,15 @@ def _mean(values: list[float]) -> float | None:
 
 def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, ...] = POLICIES,
                   steps: int | None = None, ctx_noise: float | None = None, action_guidance: float | None = None,
-                  ego_gain: float | None = None, seed: int = 0, idm_worlds: int = 30, examples: list | None = None,
-                  first_world: int = 0, progress: bool = True) -> dict[str, Any]:
+                  ego_gain: float | None = None, reproject: float | None = None, seed: int = 0, idm_worlds: int = 30,
+                  examples: list | None = None, first_world: int = 0, progress: bool = True) -> dict[str, Any]:
     """Run the evaluation (module docstring) on a PlayModel; returns one JSON-serialisable dict. With `examples` (a
     list), the first world of each policy is appended to it as {"policy", "scenario", "keys", "gt", "model", "warp"}
     (uint8 (T, H, W, 3) frames; "warp": the warp-last baseline, None without ego motion) for write_play_report's
     contact sheet. first_world: skip that many of each policy's evaluation worlds (evaluate worlds first_world ..
     first_world + n - 1: a held-out set for settings chosen on the first ones). ego_gain: PlayConfig.ego_gain for
-    every session (default: the model's; models with ego motion)."""
+    every session (default: the model's; models with ego motion); reproject: PlayConfig.reproject (default: the
+    model's)."""
     from kinema.eval.stats import BOOT_SEED, mean_ci
     from kinema.interactive.bench import cpu_name
     from kinema.interactive.session import Session, rollout, teacher_forced
@@ -177,7 +178,8 @@ def evaluate_play(model, *, n: int = 2, frames: int = 513, policies: tuple[str, 
     steps = steps or model.cfg.steps
     ctx_noise = model.cfg.ctx_noise if ctx_noise is None else ctx_noise
     guide = model.cfg.action_guidance if action_guidance is None else action_guidance
-    play = {"steps": steps, "ctx_noise": ctx_noise, "action_guidance": guide}  # every Session's settings
+    play = {"steps": steps, "ctx_noise": ctx_noise, "action_guidance": guide,  # every Session's settings
+            "reproject": model.cfg.reproject if reproject is None else float(reproject)}
     if model.cfg.ego_motion is not None:  # models without ego motion have no gain (Session refuses one)
         play["ego_gain"] = model.cfg.ego_gain if ego_gain is None else float(ego_gain)
     result: dict[str, Any] = {"model": model.name, **play, "n": n, "first_world": first_world, "frames": frames,
@@ -359,6 +361,11 @@ def _ego(res: dict[str, Any]) -> str:
     return f", ego gain {res['ego_gain']:g}" if res.get("ego_gain", 1.0) != 1.0 else ""
 
 
+def _reproject(res: dict[str, Any]) -> str:
+    """', reprojected R' where frames were pulled back towards their pictures' encodings (PlayConfig.reproject)."""
+    return f", reprojected {res['reproject']:g}" if res.get("reproject") else ""
+
+
 def _first(res: dict[str, Any]) -> str:
     """' (from world K)' where the evaluation skipped the first K worlds of each policy."""
     return f" (from world {res['first_world']})" if res.get("first_world") else ""
@@ -367,8 +374,9 @@ def _first(res: dict[str, Any]) -> str:
 def format_report(res: dict[str, Any]) -> list[str]:
     """Human-readable lines of an evaluate_play result."""
     lines = [f"play eval: {res['model']}, {res['steps']} step(s)/frame, context noise {res['ctx_noise']}, action "
-             f"guidance {res.get('action_guidance', 1.0)}{_ego(res)}, {res['n']} worlds{_first(res)} x {res['frames']} "
-             f"frames per policy, {res['size']}, {res['ms_per_frame']:.1f} ms/frame, {res['device']}"]
+             f"guidance {res.get('action_guidance', 1.0)}{_ego(res)}{_reproject(res)}, {res['n']} "
+             f"worlds{_first(res)} x {res['frames']} frames per policy, {res['size']}, {res['ms_per_frame']:.1f} "
+             f"ms/frame, {res['device']}"]
     if res.get("ego_motion"):  # what every frame starts from moves results; older results have none
         lines.append(f"  ego motion (zoom, dx latent px), as fitted: {format_ego_motion(res['ego_motion'])}")
     for policy, r in res["policies"].items():
@@ -451,8 +459,8 @@ def write_play_report(res: dict[str, Any], out_dir, examples: list | None = None
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"{res['model']}, {res['steps']} step(s)/frame, context noise {res['ctx_noise']}, action guidance "
-                 f"{res.get('action_guidance', 1.0)}{_ego(res)}, {res['n']} worlds{_first(res)} per policy, "
-                 f"{res['device']}", fontsize=9)
+                 f"{res.get('action_guidance', 1.0)}{_ego(res)}{_reproject(res)}, {res['n']} worlds{_first(res)} "
+                 f"per policy, {res['device']}", fontsize=9)
     fig.savefig(out / "play_psnr.png")
     images = "![PSNR by horizon](play_psnr.png)\n"
     if examples:

@@ -181,6 +181,12 @@ class PlayConfig:
                     The least-squares fit dilutes a step forward or back (W 1.056 where the picture's centre zooms
                     about 1.09 per step), and the few steps do not add the rest in the model's own rollout; > 1 starts
                     the frame nearer the true motion. Saved with the model; play may override it (Session).
+    reproject:      play: the share r of each committed frame's latent (after frame 0) replaced by the VAE's
+                    encoding of the picture it decodes to, before the next frame is made from it: (1 - r) z +
+                    r E(D(z)). The round trip pulls the DiT's latent back towards the latents the encoder makes of
+                    pictures, where its drift has no picture behind it. The picture shown is D(z) either way; costs
+                    one encoder pass per frame. 0 = off; r = 1 over-saturates colours within about 16 frames (the
+                    round trip's own drift compounds). Saved with the model; play may override it (Session).
     """
 
     window: int = 8
@@ -213,12 +219,13 @@ class PlayConfig:
     bridge: float = 0.0
     ego_motion: tuple[tuple[float, float], ...] | None = None
     ego_gain: float = 1.0
+    reproject: float = 0.0
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.steps < 1 or self.first_steps < 1:
             raise ValueError("window, steps and first_steps must be >= 1")
         for name in ("ctx_noise", "ctx_noise_max", "context_prob", "grid_prob", "text_dropout", "action_dropout",
-                     "self_rollout", "distill", "drift_decay", "drift_shrink"):
+                     "self_rollout", "distill", "drift_decay", "drift_shrink", "reproject"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.self_rollout_target not in SELF_ROLLOUT_TARGETS:

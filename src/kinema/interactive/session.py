@@ -166,12 +166,14 @@ class Session:
     def __init__(self, model: PlayModel, prompt: str = "", *, seed: int = 0, steps: int | None = None,
                  ctx_noise: float | None = None, shift: float | None = None, action_guidance: float | None = None,
                  fuse: bool = True, dit_bf16: bool = False, vae_bf16: bool = True, keep_latents: bool = False,
-                 ego_gain: float | None = None) -> None:
+                 ego_gain: float | None = None, reproject: float | None = None) -> None:
         self.model, self.prompt = model, prompt
         if ego_gain is not None and model.cfg.ego_motion is None:
             raise ValueError(f"ego_gain raises the zooms each frame starts from; {model.name} has no ego motion "
                              "(kinema play train --ego-motion)")
         self.cfg = model.cfg if ego_gain is None else replace(model.cfg, ego_gain=float(ego_gain))  # checks it
+        if reproject is not None:
+            self.cfg = replace(self.cfg, reproject=float(reproject))  # checks it
         self.steps = int(steps if steps is not None else model.cfg.steps)
         self.ctx_noise = float(ctx_noise if ctx_noise is not None else model.cfg.ctx_noise)
         self.shift = float(shift if shift is not None else model.cfg.shift)
@@ -196,7 +198,7 @@ class Session:
         self.pending: tuple[Tensor, int] | None = None  # the last frame's latent (1, C, 1, h, w) and action
         self.latents: list[Tensor] | None = [] if keep_latents else None
         self.frames = 0
-        self.timing = {"dit_s": 0.0, "decode_s": 0.0}  # of the last frame
+        self.timing = {"dit_s": 0.0, "decode_s": 0.0}  # of the last frame; decode_s: the VAE's (with reproject too)
 
     # ---- helpers -----------------------------------------------------------------------------------------------------
 
@@ -228,17 +230,21 @@ class Session:
         return (1.0 - self.ctx_noise) * z + self.ctx_noise * eps
 
     def _finish(self, z: Tensor, action: int) -> np.ndarray:
-        """Keep z as the pending frame and decode it to uint8 (H, W, 3)."""
+        """Decode z to uint8 (H, W, 3) and keep it as the pending frame (with PlayConfig.reproject, after frame 0,
+        moved that share of the way to the encoding of its picture)."""
+        t0 = time.perf_counter()
+        vae, r = self.model.vae, self.cfg.reproject
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.vae_bf16):
+            x = vae.decode_next(vae.denormalize(z), self.decoder_cache)[0, :, -1].float().clamp(-1, 1)  # (3, H, W)
+            if r > 0 and self.frames > 0:
+                again = vae.normalize(vae.encode(x[None, :, None])[0].float())  # (1, C, 1, h, w): the picture's mean
+                z = (1.0 - r) * z + r * again
+        self.timing["decode_s"] = time.perf_counter() - t0
         self.pending = (z, action)
         self.frames += 1
         if self.latents is not None:
             self.latents.append(z)
-        t0 = time.perf_counter()
-        vae = self.model.vae
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.vae_bf16):
-            x = vae.decode_next(vae.denormalize(z), self.decoder_cache)[0, :, -1]  # (3, H, W)
-        self.timing["decode_s"] = time.perf_counter() - t0
-        return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        return ((x + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
     # ---- starting ----------------------------------------------------------------------------------------------------
 
