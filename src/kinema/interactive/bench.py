@@ -84,8 +84,7 @@ def bench_play(model=None, *, sizes: tuple[tuple[int, int], ...] = SIZES, steps:
     return {"device": cpu_name(), "threads": torch.get_num_threads(), "model": model.name,
             "params": {"dit": _count(model.dit), "vae": _count(model.vae)},
             "window": model.dit.window, "action_guidance": guide, "reproject": reproject, "fuse": fuse,
-            "dit_bf16": dit_bf16,
-            "vae_bf16": vae_bf16,
+            "dit_bf16": dit_bf16, "vae_bf16": vae_bf16,
             "frames_timed": frames, "budget_ms_64x64": BUDGET_MS, "runs": runs,
             "peak_rss_mb": peak_kb / 1024.0, "loadavg_1min": load_before}
 
