@@ -455,8 +455,7 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     elif ego_motion:
         kept = (read_config(Path(init_from)).get("play", {}).get("ego_motion")
                 if init_from is not None and not refit_ego else None)
-        play_cfg = replace(play_cfg, ego_motion=tuple(tuple(float(v) for v in p) for p in kept) if kept
-                           else fit_walk_ego_motion(vae, data))
+        play_cfg = replace(play_cfg, ego_motion=kept or fit_walk_ego_motion(vae, data))  # PlayConfig tuples JSON lists
         print(f"ego motion (zoom, dx latent px) {f'kept from {init_from}' if kept else 'fitted per key'}: "
               f"{format_ego_motion(play_cfg.ego_motion)}")
     if play_cfg.ego_motion is not None and play_cfg.ego_gain != 1.0:

@@ -171,9 +171,8 @@ class Session:
         if ego_gain is not None and model.cfg.ego_motion is None:
             raise ValueError(f"ego_gain raises the zooms each frame starts from; {model.name} has no ego motion "
                              "(kinema play train --ego-motion)")
-        self.cfg = model.cfg if ego_gain is None else replace(model.cfg, ego_gain=float(ego_gain))  # checks it
-        if reproject is not None:
-            self.cfg = replace(self.cfg, reproject=float(reproject))  # checks it
+        overrides = {k: float(v) for k, v in (("ego_gain", ego_gain), ("reproject", reproject)) if v is not None}
+        self.cfg = replace(model.cfg, **overrides) if overrides else model.cfg  # PlayConfig checks them
         self.steps = int(steps if steps is not None else model.cfg.steps)
         self.ctx_noise = float(ctx_noise if ctx_noise is not None else model.cfg.ctx_noise)
         self.shift = float(shift if shift is not None else model.cfg.shift)
