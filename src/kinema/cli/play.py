@@ -178,6 +178,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--ego-gain", type=float, default=1.0, metavar="G",
                    help="with --ego-motion: raise the fitted zooms of W and S to the power G (the fit under-reads a "
                         "step forward or back; saved with the model, play follows it); 1 = as fitted")
+    t.add_argument("--ego-interp", choices=("bilinear", "bicubic"), default="bilinear",
+                   help="with --ego-motion: how the previous frame's latent is resampled when it is moved (bilinear "
+                        "blurs it a little at every frame, bicubic keeps its detail; saved with the model, play "
+                        "follows it)")
     t.add_argument("--walker-prob", type=float, default=0.5, help="fraction of clips walked by the world's walker "
                    "(the rest: random runs of keys)")
     t.add_argument("--key-weight", action="append", default=[], metavar="KEY=W",
@@ -343,7 +347,7 @@ def run_train(args: argparse.Namespace) -> int:
                                                distill=args.distill,
                                                distill_steps=args.distill_steps,
                                                distill_guidance=args.distill_guidance, bridge=args.bridge,
-                                               ego_gain=args.ego_gain),
+                                               ego_gain=args.ego_gain, ego_interp=args.ego_interp),
                              resume=args.resume, init_from=args.init_from, teacher=args.teacher,
                              ego_motion=args.ego_motion, refit_ego=args.refit_ego_motion)
     trainer.fit()

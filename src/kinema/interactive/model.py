@@ -45,6 +45,7 @@ BRIDGE_MAX = 4.0  # PlayConfig.bridge is checked against [0, this] (latents are 
 EGO_ZOOM, EGO_SHIFT = (0.8, 1.25), 6.0  # the range fit_ego_motion searches (zoom; |dx| in latent pixels)
 EGO_GAIN_KEYS, EGO_GAIN_MAX = ("W", "S"), 4.0  # PlayConfig.ego_gain: the keys whose zoom it raises; its largest value
 SELF_ROLLOUT_TARGETS = ("data", "step")  # PlayConfig.self_rollout_target
+EGO_INTERPS = ("bilinear", "bicubic")  # PlayConfig.ego_interp (grid_sample's modes)
 
 
 def action_ids(keys: list[str] | str, *, start: bool = True) -> Tensor:
@@ -181,6 +182,11 @@ class PlayConfig:
                     The least-squares fit dilutes a step forward or back (W 1.056 where the picture's centre zooms
                     about 1.09 per step), and the few steps do not add the rest in the model's own rollout; > 1 starts
                     the frame nearer the true motion. Saved with the model; play may override it (Session).
+    ego_interp:     how ego_warp resamples the latent: "bilinear" low-passes the frame at every fractional move,
+                    so a walk of the warps alone keeps 0.25 of the truth's detail after 4 frames (0.21 after 16),
+                    and the few steps must draw it back every frame; "bicubic" keeps 0.40-0.45, about what the
+                    VAE keeps. Fixed by the model's training: played with the other one, a model misreads its
+                    frames (bilinear-trained v0.11 with bicubic moves over-sharpens and its colours run away).
     reproject:      play: the share r of each committed frame's latent (after frame 0) replaced by the VAE's
                     encoding of the picture it decodes to, before the next frame is made from it: (1 - r) z +
                     r E(D(z)). The round trip pulls the DiT's latent back towards the latents the encoder makes of
@@ -219,6 +225,7 @@ class PlayConfig:
     bridge: float = 0.0
     ego_motion: tuple[tuple[float, float], ...] | None = None
     ego_gain: float = 1.0
+    ego_interp: str = "bilinear"
     reproject: float = 0.0
 
     def __post_init__(self) -> None:
@@ -231,6 +238,8 @@ class PlayConfig:
         if self.self_rollout_target not in SELF_ROLLOUT_TARGETS:
             raise ValueError(f"self_rollout_target must be one of {', '.join(SELF_ROLLOUT_TARGETS)}, "
                              f"got {self.self_rollout_target!r}")
+        if self.ego_interp not in EGO_INTERPS:
+            raise ValueError(f"ego_interp must be one of {', '.join(EGO_INTERPS)}, got {self.ego_interp!r}")
         if self.carry_rows < 0 or self.carry_clips < 1:
             raise ValueError(f"carry_rows must be >= 0 and carry_clips >= 1, got {self.carry_rows} and "
                              f"{self.carry_clips}")
@@ -307,13 +316,14 @@ def ego_move(cfg: PlayConfig, z: Tensor, actions: Tensor) -> Tensor:
     if cfg.ego_gain != 1.0:
         rows = [KEYS.index(k) for k in EGO_GAIN_KEYS]
         table[rows, 0] = table[rows, 0] ** cfg.ego_gain
-    return ego_warp(z, table[actions.long().cpu()].to(z.device))
+    return ego_warp(z, table[actions.long().cpu()].to(z.device), cfg.ego_interp)
 
 
-def ego_warp(z: Tensor, params: Tensor) -> Tensor:
+def ego_warp(z: Tensor, params: Tensor, mode: str = "bilinear") -> Tensor:
     """Latent frames z (B, C, T, h, w) each zoomed about its centre by params[..., 0] (> 1 magnifies: the camera came
-    nearer) and moved params[..., 1] latent pixels to the right, params (B, T, 2); bilinear, the border pixels
-    repeated outside the frame. (1, 0) leaves a frame exactly as it is."""
+    nearer) and moved params[..., 1] latent pixels to the right, params (B, T, 2); interpolated by `mode` (one of
+    EGO_INTERPS), the border pixels repeated outside the frame. (1, 0) leaves a frame as it is up to float error
+    (grid_sample's sampling places are a few 1e-7 off the pixel centres)."""
     B, C, T, h, w = z.shape
     p = params.reshape(B * T, 2).float()
     theta = torch.zeros(B * T, 2, 3, device=z.device)
@@ -321,7 +331,7 @@ def ego_warp(z: Tensor, params: Tensor) -> Tensor:
     theta[:, 0, 2] = -p[:, 1] * 2.0 / w  # output x reads input x - dx (grid units: 2 / w per pixel)
     frames = z.permute(0, 2, 1, 3, 4).reshape(B * T, C, h, w)
     grid = torch.nn.functional.affine_grid(theta, [B * T, C, h, w], align_corners=False)
-    out = torch.nn.functional.grid_sample(frames.float(), grid, mode="bilinear", padding_mode="border",
+    out = torch.nn.functional.grid_sample(frames.float(), grid, mode=mode, padding_mode="border",
                                           align_corners=False)
     return out.to(z.dtype).reshape(B, T, C, h, w).permute(0, 2, 1, 3, 4)
 

@@ -440,6 +440,8 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
             raise ValueError("ego motion moves the frame a bridge starts from: it needs --bridge SIGMA > 0")
     if play_cfg.ego_gain != 1.0 and not ego_motion and saved_ego is None:
         raise ValueError("--ego-gain raises the zooms of the ego motion: it needs --ego-motion")
+    if play_cfg.ego_interp != "bilinear" and not ego_motion and saved_ego is None:
+        raise ValueError("--ego-interp resamples the frames the ego motion moves: it needs --ego-motion")
     vae = load_vae(vae_path)
     if vae.cfg.time_down != 1:
         raise ValueError(f"{vae_path}: play needs a VAE with time_down=1 (got {vae.cfg.time_down}); train one with "
