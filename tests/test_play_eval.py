@@ -192,12 +192,13 @@ def test_eval_play_reports_the_warp_last_baseline(tiny, tmp_path):
     still = replace(tiny, cfg=replace(tiny.cfg, bridge=0.5, ego_motion=((1.0, 0.0),) * len(KEYS)))
     frames = _warp_last(still, first, ["W", "A", "."], 1.0)
     assert frames.shape == (4, 64, 64, 3) and frames.dtype == np.uint8
-    assert all(np.array_equal(f, _vae_recon(still, first[None])[0]) for f in frames)
+    recon = _vae_recon(still, first[None])[0].astype(int)  # the identity moves each pixel by float error only:
+    assert all(np.abs(f.astype(int) - recon).max() <= 1 for f in frames)  # a level of rounding at most
     zoom = ((1.2, 0.0),) + ((1.0, 0.0),) * (len(KEYS) - 1)  # W zooms in, every other key stays
     moving = replace(tiny, cfg=replace(tiny.cfg, bridge=0.5, ego_motion=zoom))
     once, twice, none = (_warp_last(moving, first, ["W"], g)[1] for g in (1.0, 2.0, 0.0))
     assert not np.array_equal(once, frames[0]) and not np.array_equal(once, twice)
-    assert np.array_equal(none, frames[0])  # gain 0: W does not zoom at all
+    assert np.abs(none.astype(int) - frames[0].astype(int)).max() <= 1  # gain 0: W does not zoom at all
 
     args = {"n": 2, "frames": 3, "policies": ("random",), "idm_worlds": 0, "progress": False}
     examples: list = []
