@@ -309,7 +309,7 @@ def format_ego_motion(ego_motion) -> str:
 
 def ego_move(cfg: PlayConfig, z: Tensor, actions: Tensor) -> Tensor:
     """Latent frames z (B, C, T, h, w) moved by the PlayConfig.ego_motion of their keys, actions (B, T) (START and
-    NULL_ACTION: not moved); z itself without ego motion. Linear in z (a fixed bilinear resampling)."""
+    NULL_ACTION: not moved); z itself without ego motion. Linear in z (a fixed resampling, PlayConfig.ego_interp)."""
     if cfg.ego_motion is None:
         return z
     table = torch.tensor([*cfg.ego_motion, (1.0, 0.0), (1.0, 0.0)], dtype=torch.float32)  # KEYS, START, NULL_ACTION
@@ -336,9 +336,10 @@ def ego_warp(z: Tensor, params: Tensor, mode: str = "bilinear") -> Tensor:
     return out.to(z.dtype).reshape(B, T, C, h, w).permute(0, 2, 1, 3, 4)
 
 
-def fit_ego_motion(prev: Tensor, nxt: Tensor, actions: Tensor) -> tuple[tuple[float, float], ...]:
-    """Per key of KEYS, the (zoom, dx) for which ego_warp(prev) is nearest nxt in mean squared error over that key's
-    pairs: prev, nxt (N, C, h, w) latent frames, actions (N,) the key between them. A grid search over EGO_ZOOM x
+def fit_ego_motion(prev: Tensor, nxt: Tensor, actions: Tensor,
+                   mode: str = "bilinear") -> tuple[tuple[float, float], ...]:
+    """Per key of KEYS, the (zoom, dx) for which ego_warp(prev, ., mode) is nearest nxt in mean squared error over that
+    key's pairs: prev, nxt (N, C, h, w) latent frames, actions (N,) the key between them. A grid search over EGO_ZOOM x
     +-EGO_SHIFT, then a finer one around the best point; a key with no pair keeps (1, 0)."""
     out = []
     for k in range(len(KEYS)):
@@ -350,7 +351,7 @@ def fit_ego_motion(prev: Tensor, nxt: Tensor, actions: Tensor) -> tuple[tuple[fl
 
         def err(z: float, dx: float) -> float:
             params = torch.tensor([[[z, dx]]]).expand(len(a), 1, 2)
-            return float((ego_warp(a, params)[:, :, 0] - b).square().mean())
+            return float((ego_warp(a, params, mode)[:, :, 0] - b).square().mean())
 
         zooms, shifts = torch.linspace(*EGO_ZOOM, 19).tolist(), torch.linspace(-EGO_SHIFT, EGO_SHIFT, 25).tolist()
         z0, d0 = min(((z, d) for z in zooms for d in shifts), key=lambda zd: err(*zd))
