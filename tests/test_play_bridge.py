@@ -168,10 +168,11 @@ def test_bicubic_moves_keep_the_detail_bilinear_ones_lose(bridged):
 def test_fit_recovers_each_keys_motion():
     prev = _smooth(7 * 6, seed=1)
     acts = torch.arange(7).repeat_interleave(6)  # 6 pairs per key
-    nxt = ego_warp(prev[:, :, None], torch.tensor(EGO)[acts][:, None])[:, :, 0]
-    fitted = fit_ego_motion(prev, nxt + 0.01 * _smooth(len(prev), seed=2), acts)
-    for (z, dx), (zf, dxf) in zip(EGO, fitted):
-        assert abs(zf - z) <= 0.007 and abs(dxf - dx) <= 0.07, (EGO, fitted)
+    for mode in ("bilinear", "bicubic"):  # a fit moves the frames as the run will (PlayConfig.ego_interp)
+        nxt = ego_warp(prev[:, :, None], torch.tensor(EGO)[acts][:, None], mode)[:, :, 0]
+        fitted = fit_ego_motion(prev, nxt + 0.01 * _smooth(len(prev), seed=2), acts, mode)
+        for (z, dx), (zf, dxf) in zip(EGO, fitted):
+            assert abs(zf - z) <= 0.007 and abs(dxf - dx) <= 0.07, (mode, EGO, fitted)
     assert fit_ego_motion(prev[:6], nxt[:6], acts[:6])[1:] == ((1.0, 0.0),) * 6  # keys without pairs: not moved
 
 
