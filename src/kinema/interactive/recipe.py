@@ -392,9 +392,8 @@ def build_play_vae_run(preset: str, data_cfg, train_cfg, *, resume: bool = False
 
 @torch.no_grad()
 def fit_walk_ego_motion(vae, data: ExploreActionData, batches: int = EGO_FIT_BATCHES, mode: str = "bilinear") -> tuple:
-    """PlayConfig.ego_motion fitted (fit_ego_motion, moves interpolated by `mode`) to every pair of consecutive latent
-    frames of the first `batches` training batches: the same walks the run trains on, so the same numbers for the
-    same data and seed."""
+    """PlayConfig.ego_motion fitted (fit_ego_motion, moving by `mode`) to every pair of consecutive latent frames of
+    the first `batches` training batches: the same walks the run trains on, the same numbers for the same seed."""
     return fit_ego_motion(*walk_latent_pairs(vae, data, batches), mode=mode)
 
 
@@ -458,8 +457,7 @@ def build_play_run(preset: str, vae_path: str | Path, data_cfg: PlayDataConfig, 
     elif ego_motion:
         kept = (read_config(Path(init_from)).get("play", {}).get("ego_motion")
                 if init_from is not None and not refit_ego else None)
-        fitted = kept or fit_walk_ego_motion(vae, data, mode=play_cfg.ego_interp)  # moved as the run will move
-        play_cfg = replace(play_cfg, ego_motion=fitted)  # PlayConfig tuples JSON lists
+        play_cfg = replace(play_cfg, ego_motion=kept or fit_walk_ego_motion(vae, data, mode=play_cfg.ego_interp))
         print(f"ego motion (zoom, dx latent px) {f'kept from {init_from}' if kept else 'fitted per key'}: "
               f"{format_ego_motion(play_cfg.ego_motion)}")
     if play_cfg.ego_motion is not None and play_cfg.ego_gain != 1.0:
