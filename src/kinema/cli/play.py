@@ -178,7 +178,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--ego-gain", type=float, default=1.0, metavar="G",
                    help="with --ego-motion: raise the fitted zooms of W and S to the power G (the fit under-reads a "
                         "step forward or back; saved with the model, play follows it); 1 = as fitted")
-    t.add_argument("--ego-interp", choices=("bilinear", "bicubic"), default="bilinear",
+    t.add_argument("--ego-interp", choices=("bilinear", "bicubic"), default="bilinear",  # model.EGO_INTERPS
                    help="with --ego-motion: how the previous frame's latent is resampled when it is moved (bilinear "
                         "blurs it a little at every frame, bicubic keeps its detail; saved with the model, play "
                         "follows it)")
